@@ -1,0 +1,292 @@
+//! Filter definitions as data: the TOML schema, loading, and the checks that
+//! `veilgate filters check` enforces.
+//!
+//! A filter file holds `[[filter]]` tables and, optionally, one `[allow]` table:
+//!
+//! ```toml
+//! [[filter]]
+//! id = "contact.email"
+//! entity = "EMAIL"
+//! pattern = '''[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}'''
+//! validator = "email"
+//! action = "pseudonymize"
+//! examples = ["write to [[jane.doe@acme.io]]"]
+//! negative_examples = ["user@example.com"]
+//! ```
+//!
+//! Patterns must be bounded (no `*`, `+` or `{n,}`): the streaming holdback needs a
+//! maximum match length. A named group `value` narrows the detection to that group.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::Error;
+use super::action::Action;
+use super::allow::AllowDef;
+use super::validators::Validator;
+
+/// Default number of bytes before a match searched for context words.
+pub const DEFAULT_CONTEXT_WINDOW: usize = 48;
+
+/// One `[[filter]]` table as written in a filter file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterDef {
+    pub id: String,
+    pub entity: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A bounded regular expression. Exactly one of `pattern` and `detector` is set.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// A built-in detector instead of a pattern: `"names"` (the PERSON model).
+    #[serde(default)]
+    pub detector: Option<String>,
+    #[serde(default)]
+    pub validator: Option<String>,
+    #[serde(default)]
+    pub context: Vec<String>,
+    #[serde(default)]
+    pub context_window: Option<usize>,
+    #[serde(default)]
+    pub context_required: bool,
+    #[serde(default)]
+    pub action: Option<Action>,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub examples: Vec<String>,
+    #[serde(default)]
+    pub negative_examples: Vec<String>,
+}
+
+/// A whole filter file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterFile {
+    #[serde(default)]
+    pub filter: Vec<FilterDef>,
+    #[serde(default)]
+    pub allow: Option<AllowDef>,
+}
+
+/// How a filter finds candidates.
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    /// Pattern number `pid` in the combined regex.
+    Pattern { has_value_group: bool },
+    /// The PERSON name model.
+    Names,
+}
+
+/// A filter ready to run.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub id: Arc<str>,
+    pub entity: Arc<str>,
+    pub action: Action,
+    pub priority: i32,
+    /// Longest possible match in bytes (context included).
+    pub max_len: usize,
+    /// Where the filter came from (file name), for error messages.
+    pub source: Arc<str>,
+    pub validator: Option<Validator>,
+    pub(crate) validator_spec: String,
+    pub examples: Vec<String>,
+    pub negative_examples: Vec<String>,
+    pub(crate) kind: Kind,
+    /// Lower-cased context words.
+    pub(crate) context: Vec<String>,
+    pub(crate) context_window: usize,
+    pub(crate) context_required: bool,
+    pub(crate) pattern: Option<String>,
+}
+
+impl Filter {
+    /// The validator's spec name, for listings.
+    pub fn validator_name(&self) -> Option<&str> {
+        self.validator
+            .as_ref()
+            .map(|_| self.validator_spec.as_str())
+    }
+}
+
+/// Parses one filter file's text.
+pub(crate) fn parse_file(source: &str, text: &str) -> Result<FilterFile, Error> {
+    toml::from_str(text).map_err(|e| Error::Filter {
+        source: source.to_string(),
+        id: None,
+        message: e.to_string(),
+    })
+}
+
+/// Validates a definition on its own and turns it into a [`Filter`] (without the compiled
+/// regex, which is built for all filters at once).
+pub(crate) fn prepare(
+    source: &Arc<str>,
+    def: FilterDef,
+    seen: &mut HashSet<String>,
+) -> Result<Filter, Error> {
+    let err = |message: String| Error::Filter {
+        source: source.to_string(),
+        id: Some(def.id.clone()),
+        message,
+    };
+    if def.id.is_empty()
+        || !def
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(err(
+            "id must be non-empty ASCII letters, digits, '.', '_' or '-'".into(),
+        ));
+    }
+    if !seen.insert(def.id.clone()) {
+        return Err(err("duplicate filter id".into()));
+    }
+    if def.entity.is_empty()
+        || !def
+            .entity
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(err(format!(
+            "entity {:?} must be UPPER_SNAKE_CASE",
+            def.entity
+        )));
+    }
+    let validator = match &def.validator {
+        Some(spec) => Some(Validator::parse(spec).map_err(|m| err(format!("validator: {m}")))?),
+        None => None,
+    };
+    let (kind, max_len) = match (&def.pattern, &def.detector) {
+        (Some(p), None) => {
+            let hir = regex_syntax::ParserBuilder::new()
+                .build()
+                .parse(p)
+                .map_err(|e| err(format!("pattern does not parse:\n{e}")))?;
+            let props = hir.properties();
+            let Some(max_len) = props.maximum_len() else {
+                return Err(err(
+                    "pattern is unbounded (uses *, + or {n,}); streaming needs a maximum match length: use {m,n}".into(),
+                ));
+            };
+            if props.minimum_len().unwrap_or(0) == 0 {
+                return Err(err("pattern can match the empty string".into()));
+            }
+            let has_value_group = has_group(&hir, "value");
+            (Kind::Pattern { has_value_group }, max_len)
+        }
+        (None, Some(d)) if d == "names" => (Kind::Names, super::person::NameModel::MAX_LEN),
+        (None, Some(d)) => return Err(err(format!("unknown detector {d:?} (known: \"names\")"))),
+        _ => return Err(err("set exactly one of `pattern` and `detector`".into())),
+    };
+    if def.examples.is_empty() {
+        return Err(err("a filter needs at least one example".into()));
+    }
+    if def.negative_examples.is_empty() {
+        return Err(err("a filter needs at least one negative example".into()));
+    }
+    let validator_spec = def.validator.clone().unwrap_or_default();
+    Ok(Filter {
+        id: def.id.as_str().into(),
+        entity: def.entity.as_str().into(),
+        action: def.action.unwrap_or(Action::Pseudonymize),
+        priority: def.priority,
+        max_len,
+        source: source.clone(),
+        validator,
+        validator_spec,
+        examples: def.examples,
+        negative_examples: def.negative_examples,
+        kind,
+        context: def.context.iter().map(|w| w.to_ascii_lowercase()).collect(),
+        context_window: def.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW),
+        context_required: def.context_required,
+        pattern: def.pattern,
+    })
+}
+
+fn has_group(hir: &regex_syntax::hir::Hir, name: &str) -> bool {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(c) => c.name.as_deref() == Some(name) || has_group(&c.sub, name),
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(|h| has_group(h, name)),
+        HirKind::Repetition(r) => has_group(&r.sub, name),
+        _ => false,
+    }
+}
+
+/// Splits an example into its text (markers removed) and the marked span, if any.
+/// `[[` and `]]` mark the exact span the filter must detect.
+pub fn parse_example(example: &str) -> (String, Option<(usize, usize)>) {
+    match (example.find("[["), example.find("]]")) {
+        (Some(a), Some(b)) if a < b => {
+            let mut text = String::with_capacity(example.len());
+            text.push_str(&example[..a]);
+            text.push_str(&example[a + 2..b]);
+            text.push_str(&example[b + 2..]);
+            (text, Some((a, b - 2)))
+        }
+        _ => (example.to_string(), None),
+    }
+}
+
+/// The bytes a match of `pattern` can start with (all bytes when unknown).
+pub(crate) fn first_bytes(pattern: &str) -> [bool; 256] {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let all = [true; 256];
+    let Ok(hir) = regex_syntax::parse(pattern) else {
+        return all;
+    };
+    let mut ex = Extractor::new();
+    ex.kind(ExtractKind::Prefix)
+        .limit_class(64)
+        .limit_total(4096);
+    let seq = ex.extract(&hir);
+    let Some(lits) = seq.literals() else {
+        return all;
+    };
+    let mut set = [false; 256];
+    for lit in lits {
+        match lit.as_bytes().first() {
+            Some(&b) => set[usize::from(b)] = true,
+            None => return all,
+        }
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn starts(p: &str) -> String {
+        first_bytes(p)
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c)
+            .map(|(b, _)| b as u8 as char)
+            .collect()
+    }
+
+    #[test]
+    fn first_byte_sets() {
+        assert_eq!(starts("(?-u:\\b)[0-9]{4}"), "0123456789");
+        assert_eq!(starts("sk-[a-z]{3}|AKIA[A-Z]{16}"), "As");
+        assert_eq!(starts("(?i)ab"), "Aa");
+        assert_eq!(first_bytes("[^x]{2}").iter().filter(|c| **c).count(), 256);
+    }
+
+    #[test]
+    fn example_markers() {
+        assert_eq!(
+            parse_example("a [[bc]] d"),
+            ("a bc d".to_string(), Some((2, 4)))
+        );
+        assert_eq!(parse_example("plain"), ("plain".to_string(), None));
+    }
+}

@@ -1,0 +1,631 @@
+//! The detection engine. No HTTP or Tower types live here.
+//!
+//! # Design
+//!
+//! Every pattern filter is compiled into ONE multi-pattern regex
+//! (`regex_automata::meta::Regex`, leftmost-first, patterns ordered by priority). A scan is a
+//! single pass over the text; validators and context checks run only on candidates. When a
+//! candidate is rejected, the other filters that could start at the same byte are tried
+//! anchored there, and the scan goes on one character later, so a rejected run never hides a
+//! valid value inside it. The PERSON filter is a name model (dictionaries plus structural
+//! cues) rather than a regex; its spans are merged with the regex's.
+//!
+//! Overlaps are resolved deterministically: validated over unvalidated, longer over shorter,
+//! then higher priority, then earlier filter.
+//!
+//! Every filter has a maximum match length ([`Engine::max_match_len`]); the streaming
+//! holdback uses it.
+
+mod action;
+mod allow;
+pub mod filter;
+pub mod json;
+pub mod person;
+pub mod sse;
+pub mod stream;
+pub mod validators;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use regex_automata::meta::Regex;
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input, PatternID};
+
+pub use action::{Action, Key, Redactor, Session, SpanRecord, normalize};
+pub use allow::{AllowDef, AllowList};
+use filter::Kind;
+pub use filter::{Filter, FilterDef, FilterFile};
+use person::NameModel;
+
+/// The built-in filter files, embedded in the binary.
+pub const BUILTIN_FILTERS: &[(&str, &str)] = &[
+    ("contact.toml", include_str!("../../filters/contact.toml")),
+    ("finance.toml", include_str!("../../filters/finance.toml")),
+    (
+        "government.toml",
+        include_str!("../../filters/government.toml"),
+    ),
+    ("network.toml", include_str!("../../filters/network.toml")),
+    ("personal.toml", include_str!("../../filters/personal.toml")),
+    ("names.toml", include_str!("../../filters/names.toml")),
+    ("secrets.toml", include_str!("../../filters/secrets.toml")),
+    ("allow.toml", include_str!("../../filters/allow.toml")),
+];
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A filter file or definition is invalid.
+    Filter {
+        source: String,
+        id: Option<String>,
+        message: String,
+    },
+    /// An I/O problem reading filter files.
+    Io(String),
+    /// The input is not valid JSON.
+    InvalidJson { offset: usize, reason: &'static str },
+    /// The input is not valid UTF-8.
+    InvalidUtf8 { offset: usize },
+    /// A detected entity's action is `block`.
+    Blocked { entity: Arc<str>, filter: Arc<str> },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Filter {
+                source,
+                id: Some(id),
+                message,
+            } => write!(f, "{source}: filter {id:?}: {message}"),
+            Error::Filter {
+                source,
+                id: None,
+                message,
+            } => write!(f, "{source}: {message}"),
+            Error::Io(m) => write!(f, "{m}"),
+            Error::InvalidJson { offset, reason } => {
+                write!(f, "invalid JSON at byte {offset}: {reason}")
+            }
+            Error::InvalidUtf8 { offset } => write!(f, "invalid UTF-8 at byte {offset}"),
+            Error::Blocked { entity, filter } => {
+                write!(
+                    f,
+                    "blocked: the content contains {entity} (filter {filter}) and policy blocks it"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// One detected value: a byte range of the scanned text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    pub start: usize,
+    pub end: usize,
+    pub entity: Arc<str>,
+    /// The filter id.
+    pub filter: Arc<str>,
+    /// Index of the filter in [`Engine::filters`].
+    pub filter_index: usize,
+    /// Whether a validator confirmed the value.
+    pub validated: bool,
+}
+
+/// Collects filter files, then compiles them into an [`Engine`].
+#[derive(Debug, Default)]
+pub struct EngineBuilder {
+    files: Vec<(String, String)>,
+    extra_allow: Vec<String>,
+    names_extra: Option<(String, String, String)>,
+}
+
+impl EngineBuilder {
+    /// Adds the built-in filters.
+    pub fn builtin(mut self) -> Self {
+        self.files.extend(
+            BUILTIN_FILTERS
+                .iter()
+                .map(|(n, t)| (format!("builtin:{n}"), t.to_string())),
+        );
+        self
+    }
+
+    /// Adds one filter file's text; `name` appears in error messages.
+    pub fn source(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
+        self.files.push((name.into(), text.into()));
+        self
+    }
+
+    /// Adds a `.toml` file, or every `*.toml` file of a directory (sorted by name).
+    /// `first.txt`, `last.txt` and `stop.txt` in a directory extend the name model.
+    pub fn path(mut self, path: &Path) -> Result<Self, Error> {
+        let io = |e: std::io::Error| Error::Io(format!("{}: {e}", path.display()));
+        if path.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .map_err(io)?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .collect();
+            entries.sort();
+            for p in entries {
+                if p.extension().is_some_and(|e| e == "toml") {
+                    let text = std::fs::read_to_string(&p)
+                        .map_err(|e| Error::Io(format!("{}: {e}", p.display())))?;
+                    self.files.push((p.display().to_string(), text));
+                }
+            }
+            let read = |n: &str| std::fs::read_to_string(path.join(n)).unwrap_or_default();
+            let (f, l, s) = (read("first.txt"), read("last.txt"), read("stop.txt"));
+            if !(f.is_empty() && l.is_empty() && s.is_empty()) {
+                self.names_extra = Some((f, l, s));
+            }
+        } else {
+            let text = std::fs::read_to_string(path).map_err(io)?;
+            self.files.push((path.display().to_string(), text));
+        }
+        Ok(self)
+    }
+
+    /// Adds exact values to the allow-list.
+    pub fn allow_values<I: IntoIterator<Item = S>, S: Into<String>>(mut self, values: I) -> Self {
+        self.extra_allow.extend(values.into_iter().map(Into::into));
+        self
+    }
+
+    /// Compiles everything.
+    pub fn build(self) -> Result<Engine, Error> {
+        let mut seen = HashSet::new();
+        let mut filters = Vec::new();
+        let mut allow = AllowList::default();
+        for (name, text) in &self.files {
+            let source: Arc<str> = name.as_str().into();
+            let file = filter::parse_file(name, text)?;
+            if let Some(a) = &file.allow {
+                allow.extend(a).map_err(|message| Error::Filter {
+                    source: name.clone(),
+                    id: None,
+                    message,
+                })?;
+            }
+            for def in file.filter {
+                filters.push(filter::prepare(&source, def, &mut seen)?);
+            }
+        }
+        allow.add_values(&self.extra_allow);
+        // Priority order: the combined regex is leftmost-first, so at one position the
+        // earlier pattern wins. Stable sort keeps file order among equals.
+        filters.sort_by_key(|f| std::cmp::Reverse(f.priority));
+
+        let mut patterns = Vec::new();
+        let mut pattern_filter = Vec::new();
+        let mut starts: Vec<Vec<PatternID>> = vec![Vec::new(); 256];
+        let mut max_by_byte = [0usize; 256];
+        let mut names_filter = None;
+        for (i, f) in filters.iter().enumerate() {
+            match f.kind {
+                Kind::Pattern { .. } => {
+                    let pattern = f.pattern.as_deref().unwrap_or_default();
+                    let pid = PatternID::new_unchecked(patterns.len());
+                    for (b, can) in filter::first_bytes(pattern).iter().enumerate() {
+                        if *can {
+                            starts[b].push(pid);
+                            max_by_byte[b] = max_by_byte[b].max(f.max_len);
+                        }
+                    }
+                    patterns.push(pattern);
+                    pattern_filter.push(i);
+                }
+                Kind::Names => {
+                    if names_filter.replace(i).is_some() {
+                        return Err(Error::Filter {
+                            source: f.source.to_string(),
+                            id: Some(f.id.to_string()),
+                            message: "only one filter may use the names detector".into(),
+                        });
+                    }
+                }
+            }
+        }
+        let regex = Regex::builder()
+            .configure(
+                Regex::config()
+                    .match_kind(regex_automata::MatchKind::LeftmostFirst)
+                    .utf8_empty(true)
+                    .nfa_size_limit(Some(64 << 20))
+                    .hybrid_cache_capacity(8 << 20),
+            )
+            .build_many(&patterns)
+            .map_err(|e| Error::Filter {
+                source: "filters".into(),
+                id: e
+                    .pattern()
+                    .map(|p| filters[pattern_filter[p.as_usize()]].id.to_string()),
+                message: format!("pattern does not compile: {e}"),
+            })?;
+        let live =
+            stream::Liveness::new(&patterns, max_by_byte).map_err(|message| Error::Filter {
+                source: "filters".into(),
+                id: None,
+                message: format!("streaming automaton: {message}"),
+            })?;
+        let mut names = names_filter.map(|_| NameModel::builtin());
+        if let (Some(model), Some((f, l, s))) = (names.take(), &self.names_extra) {
+            names = Some(model.with_extra(f, l, s));
+        }
+        let max_match_len = filters.iter().map(|f| f.max_len).max().unwrap_or(0);
+        Ok(Engine {
+            filters,
+            pattern_filter,
+            starts,
+            live,
+            regex,
+            names: names.map(|m| (names_filter.unwrap_or(0), m)),
+            allow,
+            max_match_len,
+        })
+    }
+}
+
+/// The compiled detector: all filters, one regex, the name model and the allow-list.
+/// Immutable and `Send + Sync`: share it behind an `Arc`.
+pub struct Engine {
+    filters: Vec<Filter>,
+    /// Pattern id -> filter index.
+    pattern_filter: Vec<usize>,
+    /// First byte -> the patterns whose matches can start with it (for retries).
+    starts: Vec<Vec<PatternID>>,
+    live: stream::Liveness,
+    regex: Regex,
+    names: Option<(usize, NameModel)>,
+    allow: AllowList,
+    max_match_len: usize,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("filters", &self.filters.len())
+            .field("max_match_len", &self.max_match_len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Scratch space for one scan.
+struct Scan<'t> {
+    text: &'t str,
+    caps: Option<Captures>,
+}
+
+impl Engine {
+    /// A builder with nothing in it.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The built-in filters.
+    pub fn builtin() -> Result<Engine, Error> {
+        Engine::builder().builtin().build()
+    }
+
+    /// All filters, in priority order.
+    pub fn filters(&self) -> &[Filter] {
+        &self.filters
+    }
+
+    /// The allow-list in force.
+    pub fn allow_list(&self) -> &AllowList {
+        &self.allow
+    }
+
+    /// The longest match any filter can produce, in bytes.
+    pub fn max_match_len(&self) -> usize {
+        self.max_match_len
+    }
+
+    /// The earliest char boundary at or after `from` where a match may still be in
+    /// progress at the end of `text` (`text.len()` if none): the streaming holdback point.
+    pub fn live_start(&self, text: &str, from: usize) -> usize {
+        self.live.live_start(text, from)
+    }
+
+    /// Whether the PERSON name model is enabled.
+    pub fn has_names(&self) -> bool {
+        self.names.is_some()
+    }
+
+    /// Detects values in free text.
+    pub fn detect(&self, text: &str) -> Vec<Detection> {
+        self.detect_keyed(text, None)
+    }
+
+    /// Detects values in a JSON string value found under object key `key` (the key is a
+    /// cue for names: `"full_name": "..."`).
+    pub fn detect_keyed(&self, text: &str, key: Option<&str>) -> Vec<Detection> {
+        self.detect_from(text, 0, key)
+    }
+
+    /// Detects values starting at or after byte `from` of `text`; the bytes before `from`
+    /// are context only (look-behind, context words, name cues). A streamed channel keeps
+    /// already-emitted text before `from`, so scanning resumes exactly where the scan of
+    /// the whole text would be.
+    pub fn detect_from(&self, text: &str, from: usize, key: Option<&str>) -> Vec<Detection> {
+        let mut found = Vec::new();
+        let mut scan = Scan { text, caps: None };
+        let len = text.len();
+        let mut pos = from;
+        while pos < len {
+            let Some(m) = self.regex.search(&Input::new(text).range(pos..)) else {
+                break;
+            };
+            let start = m.start();
+            match self.candidate(&mut scan, m.pattern(), start, m.end()) {
+                Verdict::Accept(d) => {
+                    found.push(d);
+                    pos = m.end();
+                }
+                Verdict::Allowed => pos = m.end(),
+                Verdict::Reject => match self.retry_at(&mut scan, m.pattern(), start) {
+                    Some((d, end)) => {
+                        found.push(d);
+                        pos = end;
+                    }
+                    None => pos = next_char(text, start),
+                },
+            }
+        }
+        if let Some((fi, model)) = &self.names {
+            let f = &self.filters[*fi];
+            for r in model.find(text, key) {
+                if r.start < from || self.allow.allows(&f.entity, &text[r.clone()]) {
+                    continue;
+                }
+                found.push(Detection {
+                    start: r.start,
+                    end: r.end,
+                    entity: f.entity.clone(),
+                    filter: f.id.clone(),
+                    filter_index: *fi,
+                    validated: false,
+                });
+            }
+        }
+        resolve_overlaps(&self.filters, found)
+    }
+
+    /// Tries every other pattern anchored at `start`; returns the best accepted one.
+    fn retry_at(
+        &self,
+        scan: &mut Scan<'_>,
+        rejected: PatternID,
+        start: usize,
+    ) -> Option<(Detection, usize)> {
+        let mut best: Option<(Detection, usize)> = None;
+        for &pid in &self.starts[usize::from(scan.text.as_bytes()[start])] {
+            if pid == rejected {
+                continue;
+            }
+            let input = Input::new(scan.text)
+                .range(start..)
+                .anchored(Anchored::Pattern(pid));
+            let Some(m) = self.regex.search(&input) else {
+                continue;
+            };
+            if let Verdict::Accept(d) = self.candidate(scan, pid, start, m.end()) {
+                if best
+                    .as_ref()
+                    .is_none_or(|(b, _)| rank(&self.filters, &d) > rank(&self.filters, b))
+                {
+                    best = Some((d, m.end()));
+                }
+            }
+        }
+        best
+    }
+
+    /// Runs the value group, validator, context and allow-list on one regex match.
+    fn candidate(&self, scan: &mut Scan<'_>, pid: PatternID, start: usize, end: usize) -> Verdict {
+        let fi = self.pattern_filter[pid.as_usize()];
+        let f = &self.filters[fi];
+        let text = scan.text;
+        let (mut vs, mut ve) = (start, end);
+        if let Kind::Pattern {
+            has_value_group: true,
+        } = f.kind
+        {
+            let caps = scan
+                .caps
+                .get_or_insert_with(|| self.regex.create_captures());
+            let input = Input::new(text)
+                .range(start..end)
+                .anchored(Anchored::Pattern(pid));
+            self.regex.search_captures(&input, caps);
+            match caps.get_group_by_name("value") {
+                Some(s) if s.start < s.end => (vs, ve) = (s.start, s.end),
+                // The value group did not take part in this match: nothing to replace.
+                _ => return Verdict::Reject,
+            }
+        }
+        let value = &text[vs..ve];
+        if let Some(v) = &f.validator {
+            if !v.check(value) {
+                return Verdict::Reject;
+            }
+        }
+        if !f.context.is_empty() && f.context_required && !has_context(text, start, f) {
+            return Verdict::Reject;
+        }
+        if self.allow.allows(&f.entity, value) {
+            return Verdict::Allowed;
+        }
+        Verdict::Accept(Detection {
+            start: vs,
+            end: ve,
+            entity: f.entity.clone(),
+            filter: f.id.clone(),
+            filter_index: fi,
+            validated: f.validator.is_some(),
+        })
+    }
+}
+
+enum Verdict {
+    Accept(Detection),
+    /// A genuine match of an allow-listed value: skip it whole.
+    Allowed,
+    Reject,
+}
+
+/// True if one of the filter's context words occurs in the window before `start`.
+fn has_context(text: &str, start: usize, f: &Filter) -> bool {
+    let from = floor_char(text, start.saturating_sub(f.context_window));
+    let window = text[from..start].to_ascii_lowercase();
+    f.context.iter().any(|w| window.contains(w.as_str()))
+}
+
+fn rank(filters: &[Filter], d: &Detection) -> (bool, usize, i32, std::cmp::Reverse<usize>) {
+    (
+        d.validated,
+        d.end - d.start,
+        filters[d.filter_index].priority,
+        std::cmp::Reverse(d.filter_index),
+    )
+}
+
+/// Sorts detections and keeps, among overlapping ones, the best by [`rank`].
+fn resolve_overlaps(filters: &[Filter], mut found: Vec<Detection>) -> Vec<Detection> {
+    if found.len() < 2 {
+        return found;
+    }
+    found.sort_by_key(|d| (d.start, std::cmp::Reverse(d.end)));
+    let mut out: Vec<Detection> = Vec::with_capacity(found.len());
+    for d in found {
+        match out.last_mut() {
+            Some(last) if d.start < last.end => {
+                if rank(filters, &d) > rank(filters, last) {
+                    *last = d;
+                }
+            }
+            _ => out.push(d),
+        }
+    }
+    out
+}
+
+pub(crate) fn next_char(text: &str, i: usize) -> usize {
+    let mut j = i + 1;
+    while j < text.len() && !text.is_char_boundary(j) {
+        j += 1;
+    }
+    j
+}
+
+pub(crate) fn floor_char(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The kind of a whole input for [`redact_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// JSON if it starts with `{` or `[`, SSE if it starts with an SSE field, else text.
+    Auto,
+    Json,
+    Sse,
+    Text,
+}
+
+impl Format {
+    /// Resolves [`Format::Auto`] by looking at the first bytes.
+    pub fn detect(input: &[u8]) -> Format {
+        let trimmed = input.trim_ascii_start();
+        match trimmed.first() {
+            Some(b'{' | b'[') => Format::Json,
+            _ if sse::looks_like_sse(trimmed) => Format::Sse,
+            _ => Format::Text,
+        }
+    }
+}
+
+/// Redacts a whole input. Nothing is returned unless the whole input was processed.
+pub fn redact_bytes(redactor: &Redactor, input: &[u8], format: Format) -> Result<Vec<u8>, Error> {
+    redact_bytes_with(redactor, input, format, &mut Session::default())
+}
+
+/// [`redact_bytes`] with a caller-owned session (reverse map, counts, spans).
+pub fn redact_bytes_with(
+    redactor: &Redactor,
+    input: &[u8],
+    format: Format,
+    session: &mut Session,
+) -> Result<Vec<u8>, Error> {
+    let format = if format == Format::Auto {
+        Format::detect(input)
+    } else {
+        format
+    };
+    match format {
+        Format::Json => json::redact_json(redactor, input, session),
+        Format::Sse => sse::redact_sse(redactor, input, session),
+        Format::Text | Format::Auto => {
+            let text = std::str::from_utf8(input).map_err(|e| Error::InvalidUtf8 {
+                offset: e.valid_up_to(),
+            })?;
+            Ok(redactor
+                .redact_str(text, session)?
+                .into_owned()
+                .into_bytes())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Runs a filter's examples and negative examples through the whole engine; returns the
+/// problems found (empty when the filter is sound). Used by `veilgate filters check` and
+/// the test suite.
+pub fn check_filter(engine: &Engine, f: &Filter) -> Vec<String> {
+    let mut problems = Vec::new();
+    let show = |dets: &[Detection], text: &str| {
+        dets.iter()
+            .map(|d| format!("{}={:?}", d.filter, &text[d.start..d.end]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for ex in &f.examples {
+        let (text, span) = filter::parse_example(ex);
+        let dets = engine.detect(&text);
+        let hit = dets
+            .iter()
+            .any(|d| d.filter == f.id && span.is_none_or(|(s, e)| (d.start, d.end) == (s, e)));
+        if !hit {
+            let want = span.map_or_else(
+                || "a detection".to_string(),
+                |(s, e)| format!("{:?}", &text[s..e]),
+            );
+            problems.push(format!(
+                "example {ex:?}: expected {want}, got [{}]",
+                show(&dets, &text)
+            ));
+        }
+    }
+    for ex in &f.negative_examples {
+        let dets = engine.detect(ex);
+        if dets.iter().any(|d| d.filter == f.id) {
+            problems.push(format!(
+                "negative example {ex:?} matched: [{}]",
+                show(&dets, ex)
+            ));
+        }
+    }
+    problems
+}

@@ -1,0 +1,1919 @@
+//! PERSON detection: people's names in prompts, JSON values and streamed answers.
+//!
+//! No NER model: the detector combines
+//! - **dictionaries** (`filters/names/first.txt`, `last.txt`: given and family
+//!   names from every region, matched case- and accent-insensitively) used as
+//!   *evidence*;
+//! - a **stop list** (`stop.txt`) of capitalized words that are not names
+//!   (sentence starters, months, products, places). A word in both a name list
+//!   and the stop list ("Will", "May", "Grace", "Park") is *ambiguous* and counts
+//!   only with corroboration;
+//! - **structure**: cues (`Hi Anna,`, `Dear Mr. Smith`, `my name is ...`,
+//!   `je m'appelle ...`), sign-offs (`Best regards,\nJohn Carter`), header and
+//!   trailer fields (`From:`, `Author:`, `Signed-off-by:`, `Attendees:`), CSV
+//!   columns under a header naming them, JSON keys (`"full_name"`), lists and
+//!   "Family, Given" forms. In a strong position an unknown name is still found.
+//!
+//! A capitalized *run* (capitalized words, initials and name particles such as
+//! `van der`, `de la`, `bin`, separated by single spaces) is the unit: when a run
+//! is accepted, the whole run is the span, so an unknown family name next to a
+//! known given name is included ("Kwabena Osei-Tutu", "DUPONT Jean").
+//!
+//! Cost: one pass over the bytes per line; only capitalized words are folded and
+//! hashed (into a reusable buffer); lower-case words are hashed only when they
+//! sit right before a capitalized run or look like the end of a cue.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
+
+const FIRST_TXT: &str = include_str!("../../filters/names/first.txt");
+const LAST_TXT: &str = include_str!("../../filters/names/last.txt");
+const STOP_TXT: &str = include_str!("../../filters/names/stop.txt");
+const CUES_TXT: &str = include_str!("../../filters/names/cues.txt");
+
+// Word flags.
+const F_FIRST: u32 = 1;
+const F_LAST: u32 = 1 << 1;
+const F_STOP: u32 = 1 << 2;
+const F_TITLE: u32 = 1 << 3;
+const F_PARTICLE: u32 = 1 << 4;
+const F_PLACE: u32 = 1 << 5;
+const F_ORG: u32 = 1 << 6;
+const F_DET: u32 = 1 << 7;
+const F_SUFFIX: u32 = 1 << 8;
+const F_NOSOLO: u32 = 1 << 9;
+const F_CUE_LOWER: u32 = 1 << 10;
+/// Computed: camel-case word (GitHub, PayPal): never part of a name.
+const F_CAMEL: u32 = 1 << 16;
+/// Computed: surname shape (O'Xxx, McXxx) although not in the dictionary.
+const F_SHAPE: u32 = 1 << 17;
+const F_NAME: u32 = F_FIRST | F_LAST | F_SHAPE;
+const UNSET: u32 = u32::MAX;
+
+#[inline]
+fn is_strong(f: u32) -> bool {
+    f & F_NAME != 0 && f & F_STOP == 0
+}
+#[inline]
+fn is_pure_stop(f: u32) -> bool {
+    f & F_STOP != 0 && f & F_NAME == 0
+}
+
+// ---------------------------------------------------------------------------
+// A small fast hasher (FxHash). Only fixed dictionaries are inserted, so there
+// is no flooding concern; lookups come from untrusted text but never insert.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+const FX_K: u64 = 0x517c_c1b7_2722_0a95;
+impl Hasher for Fx {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h.rotate_left(5) ^ w).wrapping_mul(FX_K);
+        }
+        let r = chunks.remainder();
+        if !r.is_empty() {
+            let mut b = [0u8; 8];
+            b[..r.len()].copy_from_slice(r);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(b) ^ ((r.len() as u64) << 59))
+                .wrapping_mul(FX_K);
+        }
+        self.0 = h;
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(FX_K);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+type FxBuild = BuildHasherDefault<Fx>;
+type FxMap<V> = HashMap<Box<str>, V, FxBuild>;
+type FxSet = HashSet<Box<str>, FxBuild>;
+
+// ---------------------------------------------------------------------------
+// Folding: lower case, accents removed, curly apostrophe to ASCII.
+
+fn fold_char(c: char, out: &mut String) {
+    let m: &str = match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
+        'æ' => "ae",
+        'ç' | 'ć' | 'č' | 'ĉ' | 'ċ' => "c",
+        'ď' | 'đ' | 'ð' => "d",
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' | 'ĕ' => "e",
+        'ğ' | 'ĝ' | 'ġ' | 'ģ' => "g",
+        'ĥ' | 'ħ' => "h",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' | 'ĩ' => "i",
+        'ĵ' => "j",
+        'ķ' => "k",
+        'ł' | 'ľ' | 'ĺ' | 'ļ' => "l",
+        'ñ' | 'ń' | 'ň' | 'ņ' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' | 'ơ' => "o",
+        'œ' => "oe",
+        'ŕ' | 'ř' => "r",
+        'ś' | 'š' | 'ş' | 'ș' | 'ŝ' => "s",
+        'ß' => "ss",
+        'ť' | 'ţ' | 'ț' => "t",
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ư' | 'ũ' | 'ų' => "u",
+        'ý' | 'ÿ' => "y",
+        'ź' | 'ż' | 'ž' => "z",
+        'þ' => "th",
+        '\u{2019}' | '\u{2018}' | '`' => "'",
+        '\u{2010}' | '\u{2011}' => "-",
+        '\u{1EA0}'..='\u{1EB7}' => "a",
+        '\u{1EB8}'..='\u{1EC7}' => "e",
+        '\u{1EC8}'..='\u{1ECB}' => "i",
+        '\u{1ECC}'..='\u{1EE3}' => "o",
+        '\u{1EE4}'..='\u{1EF1}' => "u",
+        '\u{1EF2}'..='\u{1EF9}' => "y",
+        // combining marks (decomposed input): drop
+        '\u{0300}'..='\u{036F}' => "",
+        _ => {
+            out.push(c);
+            return;
+        }
+    };
+    out.push_str(m);
+}
+
+/// Lower-case and fold `s` into `out` (cleared first).
+fn fold_into(s: &str, out: &mut String) {
+    out.clear();
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            for l in c.to_lowercase() {
+                fold_char(l, out);
+            }
+        }
+    }
+}
+
+fn fold(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    fold_into(s, &mut o);
+    o
+}
+
+/// Keep only letters and digits of the folded key: "First_Name" -> "firstname".
+fn norm_key(s: &str, out: &mut String) {
+    out.clear();
+    let mut tmp = String::new();
+    fold_into(s, &mut tmp);
+    out.extend(tmp.chars().filter(|c| c.is_alphanumeric()));
+}
+
+#[inline]
+fn is_letter(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphabetic()
+    } else {
+        c.is_alphabetic()
+    }
+}
+
+#[inline]
+fn char_at(s: &str, i: usize) -> Option<char> {
+    s.get(i..).and_then(|t| t.chars().next())
+}
+
+// ---------------------------------------------------------------------------
+// The model.
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Cue {
+    Weak = 1,
+    Strong = 2,
+}
+
+struct CuePhrase {
+    /// Preceding words, nearest first.
+    prev: Box<[Box<str>]>,
+    kind: Cue,
+    comma: bool,
+    lower: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum FieldKind {
+    Single,
+    List,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// The position says "person": unknown words are accepted.
+    Strong,
+    /// The position may hold a person or a thing ("name"): need capitalized
+    /// words and, for a single word, dictionary evidence.
+    Ambiguous,
+}
+
+/// Compiled once; shared read-only across threads (Send + Sync).
+pub struct NameModel {
+    words: FxMap<u32>,
+    phrases: FxSet,
+    cues: FxMap<Vec<CuePhrase>>,
+    /// (len, first byte & 31) -> bitmask of (last byte & 31) of lower-case cue words.
+    lower_sig: [[u32; 32]; 16],
+    signoffs: FxSet,
+    fields: FxMap<FieldKind>,
+    csv_name: FxSet,
+    csv_evidence: FxSet,
+    key_name: FxSet,
+    key_ambiguous: FxSet,
+    key_skip: FxSet,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum KeyMode {
+    Skip,
+    Name(Mode),
+    Other,
+}
+
+fn list_lines(src: &str) -> impl Iterator<Item = &str> {
+    src.lines()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+impl NameModel {
+    /// Upper bound in bytes of one detected name, for streaming holdback.
+    pub const MAX_LEN: usize = 96;
+
+    /// The built-in model from `filters/names/*.txt`.
+    pub fn builtin() -> NameModel {
+        let mut m = NameModel {
+            words: FxMap::default(),
+            phrases: FxSet::default(),
+            cues: FxMap::default(),
+            lower_sig: [[0; 32]; 16],
+            signoffs: FxSet::default(),
+            fields: FxMap::default(),
+            csv_name: FxSet::default(),
+            csv_evidence: FxSet::default(),
+            key_name: FxSet::default(),
+            key_ambiguous: FxSet::default(),
+            key_skip: FxSet::default(),
+        };
+        m.add_names(FIRST_TXT, F_FIRST);
+        m.add_names(LAST_TXT, F_LAST);
+        m.add_stop(STOP_TXT);
+        m.add_cues(CUES_TXT);
+        m
+    }
+
+    /// Extra user lists (one name per line) merged into the builtin ones.
+    pub fn with_extra(mut self, first: &str, last: &str, stop: &str) -> NameModel {
+        self.add_names(first, F_FIRST);
+        self.add_names(last, F_LAST);
+        self.add_stop(stop);
+        self
+    }
+
+    fn add_word(&mut self, w: &str, flag: u32) {
+        if w.is_empty() {
+            return;
+        }
+        *self.words.entry(w.into()).or_insert(0) |= flag;
+    }
+
+    fn add_names(&mut self, src: &str, flag: u32) {
+        for line in list_lines(src) {
+            for w in line.split_whitespace() {
+                let f = fold(w);
+                if f.contains('-') {
+                    let joined: String = f.chars().filter(|&c| c != '-').collect();
+                    self.add_word(&joined, flag);
+                }
+                self.add_word(&f, flag);
+            }
+        }
+    }
+
+    fn add_stop(&mut self, src: &str) {
+        for line in list_lines(src) {
+            let f = fold(line);
+            if f.contains(' ') {
+                let p: Vec<&str> = f.split_whitespace().collect();
+                self.phrases.insert(p.join(" ").into());
+            } else {
+                self.add_word(&f, F_STOP);
+            }
+        }
+    }
+
+    fn add_cues(&mut self, src: &str) {
+        let mut section = String::new();
+        for line in list_lines(src) {
+            if line.starts_with('[') && line.ends_with(']') {
+                section = line[1..line.len() - 1].to_string();
+                continue;
+            }
+            let word_flag = match section.as_str() {
+                "title" => F_TITLE | F_STOP,
+                "particle" => F_PARTICLE,
+                "place_prefix" => F_PLACE | F_STOP,
+                "org_suffix" => F_ORG | F_STOP,
+                "determiner" => F_DET,
+                "suffix" => F_SUFFIX,
+                "nosolo" => F_NOSOLO,
+                _ => 0,
+            };
+            if word_flag != 0 {
+                for w in line.split_whitespace() {
+                    let f = fold(w);
+                    self.add_word(&f, word_flag);
+                    if let Some(s) = f.strip_suffix('.') {
+                        self.add_word(s, word_flag);
+                    }
+                }
+                continue;
+            }
+            let mut key = String::new();
+            match section.as_str() {
+                "cue_lower" | "cue_strong" | "cue_weak" => {
+                    let f = fold(line);
+                    let comma = f.ends_with(',');
+                    let f = f.trim_end_matches(',');
+                    let mut ws: Vec<&str> = f.split_whitespace().collect();
+                    let Some(last) = ws.pop() else { continue };
+                    let lower = section == "cue_lower";
+                    let kind = if section == "cue_weak" {
+                        Cue::Weak
+                    } else {
+                        Cue::Strong
+                    };
+                    let prev: Box<[Box<str>]> =
+                        ws.iter().rev().map(|w| Box::<str>::from(*w)).collect();
+                    if lower {
+                        let b = last.as_bytes();
+                        if b.len() < 16 {
+                            self.lower_sig[b.len()][(b[0] & 31) as usize] |=
+                                1 << (b[b.len() - 1] & 31);
+                        }
+                        self.add_word(last, F_CUE_LOWER);
+                    }
+                    self.cues.entry(last.into()).or_default().push(CuePhrase {
+                        prev,
+                        kind,
+                        comma,
+                        lower,
+                    });
+                }
+                "signoff" => {
+                    let f = fold(line);
+                    let p: Vec<&str> = f.split_whitespace().collect();
+                    self.signoffs.insert(p.join(" ").into());
+                }
+                "field_single" | "field_list" => {
+                    let kind = if section == "field_list" {
+                        FieldKind::List
+                    } else {
+                        FieldKind::Single
+                    };
+                    for w in line.split_whitespace() {
+                        norm_key(w, &mut key);
+                        self.fields.insert(key.as_str().into(), kind);
+                    }
+                }
+                "csv_name" | "csv_evidence" | "key_name" | "key_ambiguous" | "key_skip" => {
+                    for w in line.split_whitespace() {
+                        norm_key(w, &mut key);
+                        let set = match section.as_str() {
+                            "csv_name" => &mut self.csv_name,
+                            "csv_evidence" => &mut self.csv_evidence,
+                            "key_name" => &mut self.key_name,
+                            "key_ambiguous" => &mut self.key_ambiguous,
+                            _ => &mut self.key_skip,
+                        };
+                        set.insert(key.as_str().into());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[inline]
+    fn lookup(&self, folded: &str) -> u32 {
+        self.words.get(folded).copied().unwrap_or(0)
+    }
+
+    /// Flags of a capitalized word (folded into `buf`), with fallbacks for
+    /// hyphenated and apostrophe compounds and surname shapes.
+    fn classify(&self, w: &str, buf: &mut String) -> u32 {
+        if is_camel(w) {
+            return F_CAMEL;
+        }
+        fold_into(w, buf);
+        let f = self.lookup(buf);
+        if f != 0 {
+            return f;
+        }
+        if buf.contains(['-', '\'']) {
+            let joined: String = buf.chars().filter(|&c| c != '-').collect();
+            let f = self.lookup(&joined);
+            if f != 0 {
+                return f;
+            }
+            let mut acc = 0;
+            let mut any = false;
+            let mut all_stop = true;
+            for part in buf.split(['-', '\'']) {
+                if part.is_empty() {
+                    continue;
+                }
+                let pf = self.lookup(part);
+                if pf & F_PARTICLE != 0 && pf & F_NAME == 0 {
+                    continue;
+                }
+                any = true;
+                if is_strong(pf) {
+                    acc |= pf & F_NAME;
+                }
+                if !is_pure_stop(pf) {
+                    all_stop = false;
+                }
+            }
+            if acc != 0 {
+                return acc;
+            }
+            if any && all_stop {
+                return F_STOP;
+            }
+            if (buf.starts_with("o'") || buf.starts_with("d'")) && buf.len() >= 5 {
+                return F_SHAPE;
+            }
+        }
+        let b = w.as_bytes();
+        if b.len() >= 5 && b[0] == b'M' && b[1] == b'c' && b[2].is_ascii_uppercase() {
+            return F_SHAPE;
+        }
+        0
+    }
+
+    fn key_mode(&self, key: &str) -> KeyMode {
+        let mut k = String::new();
+        norm_key(key, &mut k);
+        if self.key_skip.contains(k.as_str()) {
+            KeyMode::Skip
+        } else if self.key_name.contains(k.as_str()) {
+            KeyMode::Name(Mode::Strong)
+        } else if self.key_ambiguous.contains(k.as_str()) {
+            KeyMode::Name(Mode::Ambiguous)
+        } else {
+            KeyMode::Other
+        }
+    }
+
+    /// Find person names in `text`. `key` is the JSON object key when the text
+    /// is a JSON string value (e.g. `Some("full_name")`), `None` for free text.
+    /// Returns non-overlapping byte ranges sorted by start; each covers the
+    /// whole name (given + family, particles included).
+    pub fn find(&self, text: &str, key: Option<&str>) -> Vec<Range<usize>> {
+        let mut sc = Scanner::new(self, text);
+        if let Some(k) = key {
+            match self.key_mode(k) {
+                KeyMode::Skip => return Vec::new(),
+                KeyMode::Name(mode) => {
+                    if let Some(r) = sc.value_name(0, text.len(), mode, true) {
+                        return vec![r];
+                    }
+                }
+                KeyMode::Other => {}
+            }
+        }
+        sc.run();
+        let mut out = sc.out;
+        normalize(&mut out);
+        out
+    }
+}
+
+fn normalize(v: &mut Vec<Range<usize>>) {
+    v.retain(|r| r.start < r.end);
+    v.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut w: Vec<Range<usize>> = Vec::with_capacity(v.len());
+    for r in v.drain(..) {
+        if let Some(last) = w.last_mut() {
+            if r.start < last.end {
+                if r.end > last.end {
+                    last.end = r.end;
+                }
+                continue;
+            }
+        }
+        w.push(r);
+    }
+    *v = w;
+}
+
+/// Camel-case words (GitHub, PayPal, JavaScript) are products, not names;
+/// McDonald, MacKenzie, DeShawn, LeBron, DiCaprio, O'Brien are fine.
+fn is_camel(w: &str) -> bool {
+    let mut prev_lower = false;
+    let mut upper_inner = 0;
+    let mut has_lower = false;
+    let mut ok_prefix = true;
+    for (i, c) in w.char_indices() {
+        if c.is_lowercase() {
+            has_lower = true;
+            prev_lower = true;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && i > 0 {
+            upper_inner += 1;
+            let p = fold(&w[..i]);
+            ok_prefix &= matches!(
+                p.as_str(),
+                "mc" | "mac"
+                    | "de"
+                    | "la"
+                    | "le"
+                    | "di"
+                    | "da"
+                    | "van"
+                    | "von"
+                    | "du"
+                    | "del"
+                    | "della"
+                    | "fitz"
+                    | "st"
+                    | "ben"
+                    | "abu"
+            );
+        }
+        prev_lower = false;
+    }
+    has_lower && upper_inner > 0 && (upper_inner > 1 || !ok_prefix)
+}
+
+// ---------------------------------------------------------------------------
+// Tokens.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum TK {
+    /// Starts with an upper-case letter (or a lower-case prefix + capital: al-Farsi, d'Alembert).
+    Cap,
+    Lower,
+    /// One capital letter and a period: "J."
+    Initial,
+    /// Letters without case (CJK, Thai, Arabic script...).
+    Caseless,
+    /// Digits, underscores, code or e-mail context, a lone capital letter.
+    Other,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Tok {
+    s: usize,
+    e: usize,
+    kind: TK,
+}
+
+fn tokenize(text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
+    toks.clear();
+    let b = text.as_bytes();
+    let mut i = ls;
+    while i < le {
+        let c0 = b[i];
+        if c0 < 0x80 {
+            if !c0.is_ascii_alphanumeric() {
+                i += 1;
+                continue;
+            }
+        } else {
+            let c = char_at(text, i).unwrap_or(' ');
+            if !c.is_alphabetic() {
+                i += c.len_utf8();
+                continue;
+            }
+        }
+        // A word: letters, digits, underscores and inner joiners.
+        let st = i;
+        let first = char_at(text, i).unwrap_or(' ');
+        let mut has_digit = false;
+        let mut nchars = 0usize;
+        let mut joiner_at: Option<usize> = None; // byte offset of the first joiner
+        let mut after_joiner_upper = false;
+        let mut j = i;
+        let mut skip_to = 0usize;
+        while j < le {
+            let bj = b[j];
+            if bj < 0x80 {
+                if bj.is_ascii_alphanumeric() || bj == b'_' {
+                    if !bj.is_ascii_alphabetic() {
+                        has_digit = true;
+                    }
+                    j += 1;
+                    nchars += 1;
+                    continue;
+                }
+                if bj == b'-' || bj == b'\'' {
+                    let nc = char_at(text, j + 1);
+                    if nc.is_some_and(is_letter) {
+                        if bj == b'\''
+                            && matches!(nc, Some('s' | 'S'))
+                            && !char_at(text, j + 2).is_some_and(is_letter)
+                        {
+                            skip_to = j + 2;
+                            break;
+                        }
+                        if joiner_at.is_none() {
+                            joiner_at = Some(j - st);
+                            after_joiner_upper = nc.is_some_and(|c| c.is_uppercase());
+                        }
+                        j += 1;
+                        continue;
+                    }
+                }
+                break;
+            }
+            let c = char_at(text, j).unwrap_or(' ');
+            if c.is_alphabetic() {
+                j += c.len_utf8();
+                nchars += 1;
+                continue;
+            }
+            if c == '\u{2019}' {
+                let nc = char_at(text, j + 3);
+                if nc.is_some_and(is_letter) {
+                    if matches!(nc, Some('s' | 'S')) && !char_at(text, j + 4).is_some_and(is_letter)
+                    {
+                        skip_to = j + 4;
+                        break;
+                    }
+                    if joiner_at.is_none() {
+                        joiner_at = Some(j - st);
+                        after_joiner_upper = nc.is_some_and(|c| c.is_uppercase());
+                    }
+                    j += 3;
+                    continue;
+                }
+            }
+            break;
+        }
+        let mut e = j;
+        let mut kind = if has_digit || !is_letter(first) {
+            TK::Other
+        } else if first.is_uppercase() {
+            TK::Cap
+        } else if first.is_lowercase() {
+            if joiner_at.is_some_and(|p| p <= 3) && after_joiner_upper {
+                TK::Cap
+            } else {
+                TK::Lower
+            }
+        } else {
+            TK::Caseless
+        };
+        let next = if e < le { b[e] } else { b' ' };
+        // Abbreviated titles with a suffix: "Sig.ra", "Dott.ssa".
+        if kind == TK::Cap && nchars <= 4 && next == b'.' {
+            let mut k = e + 1;
+            while k < le && k < e + 5 && b[k].is_ascii_lowercase() {
+                k += 1;
+            }
+            if k > e + 1
+                && k - e - 1 <= 3
+                && (k >= le || !b[k].is_ascii_alphanumeric())
+                && (k >= le || b[k] != b'.')
+            {
+                let f = fold(&text[st..k]);
+                if matches!(
+                    f.as_str(),
+                    "sig.ra" | "sig.na" | "sig.ri" | "dott.ssa" | "gent.mo" | "gent.ma"
+                ) {
+                    toks.push(Tok {
+                        s: st,
+                        e: k,
+                        kind: TK::Cap,
+                    });
+                    i = k;
+                    continue;
+                }
+            }
+        }
+        if kind == TK::Cap && nchars == 1 {
+            if next == b'.' {
+                kind = TK::Initial;
+                e += 1;
+            } else {
+                kind = TK::Other;
+            }
+        }
+        if kind != TK::Initial && kind != TK::Other {
+            // Code / e-mail / path context.
+            let prev = if st > ls { b[st - 1] } else { b' ' };
+            let prev2 = if st > ls + 1 { b[st - 2] } else { b' ' };
+            let next2 = if e + 1 < le { b[e + 1] } else { b' ' };
+            if matches!(prev, b'@' | b'/' | b'\\' | b'#' | b'$' | b'_' | b'=' | b'<')
+                || (prev == b'.' && prev2.is_ascii_alphanumeric())
+                || matches!(next, b'@' | b'/' | b'\\' | b'_' | b'(' | b'=')
+                || (next == b'.' && next2.is_ascii_alphanumeric())
+            {
+                kind = TK::Other;
+            }
+        }
+        toks.push(Tok { s: st, e, kind });
+        i = if skip_to > e { skip_to } else { e.max(st + 1) };
+    }
+}
+
+/// Single spaces or tabs (or one no-break space) between two words of a name.
+#[inline]
+fn joinable(text: &str, a: usize, b: usize, allow_empty: bool) -> bool {
+    if a >= b {
+        return allow_empty && a == b;
+    }
+    let g = &text.as_bytes()[a..b];
+    if g.len() <= 3 && g.iter().all(|&c| c == b' ' || c == b'\t') {
+        return true;
+    }
+    g == [0xC2, 0xA0]
+}
+
+/// Gap between a cue and a name: spaces, optionally after one of `,` `:`.
+/// Returns (ok, has_comma).
+fn cue_gap(g: &str) -> (bool, bool) {
+    let b = g.as_bytes();
+    let mut k = 0;
+    let mut comma = false;
+    if k < b.len() && matches!(b[k], b',' | b':') {
+        comma = b[k] == b',';
+        k += 1;
+    }
+    let rest = &b[k..];
+    if rest.is_empty() || rest.len() > 3 || !rest.iter().all(|&c| c == b' ' || c == b'\t') {
+        return (rest == [0xC2, 0xA0], comma);
+    }
+    (true, comma)
+}
+
+/// Gap after a title: optional period, then spaces.
+fn title_gap(g: &str) -> bool {
+    let g = g.strip_prefix('.').unwrap_or(g);
+    !g.is_empty() && g.len() <= 3 && g.bytes().all(|c| c == b' ' || c == b'\t')
+}
+
+/// At a sentence start: only spaces, quotes or brackets back to the line start
+/// or to one of `. ! ? : ; > - *`.
+fn sentence_start(text: &str, ls: usize, pos: usize) -> bool {
+    let b = text.as_bytes();
+    let mut k = pos;
+    while k > ls {
+        let c = b[k - 1];
+        match c {
+            b' ' | b'\t' | b'"' | b'\'' | b'(' | b'[' | b'*' | b'_' => k -= 1,
+            b'.' | b'!' | b'?' | b':' | b';' | b'>' | b'-' => return true,
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[derive(Clone, Copy, Debug)]
+struct RunInfo {
+    first: usize,
+    last: usize,
+    s: usize,
+    e: usize,
+    accepted: bool,
+    eligible: bool,
+    words: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CsvState {
+    delim: u8,
+    ncols: usize,
+    cols: [(u8, Mode); 8],
+    ncols_name: usize,
+}
+
+struct Scanner<'a> {
+    m: &'a NameModel,
+    text: &'a str,
+    out: Vec<Range<usize>>,
+    toks: Vec<Tok>,
+    flags: Vec<u32>,
+    members: Vec<usize>,
+    runs: Vec<RunInfo>,
+    buf: String,
+    buf2: String,
+    fields: Vec<(usize, usize)>,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(m: &'a NameModel, text: &'a str) -> Self {
+        Scanner {
+            m,
+            text,
+            out: Vec::new(),
+            toks: Vec::new(),
+            flags: Vec::new(),
+            members: Vec::new(),
+            runs: Vec::new(),
+            buf: String::with_capacity(64),
+            buf2: String::with_capacity(64),
+            fields: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, s: usize, e: usize) {
+        if e > s && e - s <= NameModel::MAX_LEN {
+            self.out.push(s..e);
+        }
+    }
+
+    fn run(&mut self) {
+        let text = self.text;
+        let b = text.as_bytes();
+        let n = b.len();
+        let mut ls = 0;
+        let mut csv: Option<CsvState> = None;
+        let mut signoff: u8 = 0;
+        loop {
+            let nl = memchr::memchr(b'\n', &b[ls..]).map_or(n, |p| ls + p);
+            let mut le = nl;
+            if le > ls && b[le - 1] == b'\r' {
+                le -= 1;
+            }
+            let line = &text[ls..le];
+            if line.trim().is_empty() {
+                csv = None;
+                signoff = signoff.saturating_sub(1);
+            } else {
+                if signoff > 0 {
+                    signoff = 0;
+                    self.signoff_name(ls, le);
+                }
+                if le - ls <= 48 && self.is_signoff(line) {
+                    signoff = 2;
+                }
+                self.csv_line(ls, le, &mut csv);
+                self.field_line(ls, le);
+                self.inline_kv(ls, le);
+                self.generic(ls, le);
+            }
+            if nl >= n {
+                break;
+            }
+            ls = nl + 1;
+        }
+    }
+
+    // ----- flags ---------------------------------------------------------
+
+    fn flag(&mut self, i: usize) -> u32 {
+        let f = self.flags[i];
+        if f != UNSET {
+            return f;
+        }
+        let t = self.toks[i];
+        let w = &self.text[t.s..t.e];
+        let f = match t.kind {
+            TK::Cap => self.m.classify(w, &mut self.buf),
+            TK::Lower => {
+                fold_into(w, &mut self.buf);
+                self.m.lookup(&self.buf)
+            }
+            _ => 0,
+        };
+        self.flags[i] = f;
+        f
+    }
+
+    fn word_eq(&mut self, i: usize, w: &str) -> bool {
+        let t = self.toks[i];
+        fold_into(&self.text[t.s..t.e], &mut self.buf2);
+        self.buf2 == w
+    }
+
+    // ----- cues ----------------------------------------------------------
+
+    /// The cue right before token `i`, if any.
+    fn cue_before(&mut self, i: usize, need_lower: bool) -> Option<Cue> {
+        if i == 0 {
+            return None;
+        }
+        let p = i - 1;
+        let pt = self.toks[p];
+        let gap = &self.text[pt.e..self.toks[i].s];
+        if matches!(pt.kind, TK::Cap | TK::Lower) {
+            let pf = self.flag(p);
+            if pf & F_TITLE != 0 && title_gap(gap) && !need_lower {
+                return Some(Cue::Strong);
+            }
+        }
+        let (ok, comma) = cue_gap(gap);
+        if !ok || !matches!(pt.kind, TK::Cap | TK::Lower) {
+            return None;
+        }
+        fold_into(&self.text[pt.s..pt.e], &mut self.buf2);
+        let m = self.m;
+        let Some(cands) = m.cues.get(self.buf2.as_str()) else {
+            return None;
+        };
+        let mut best: Option<Cue> = None;
+        'c: for c in cands {
+            if c.comma && !comma {
+                continue;
+            }
+            if need_lower && !c.lower {
+                continue;
+            }
+            let mut k = p;
+            for w in c.prev.iter() {
+                if k == 0 {
+                    continue 'c;
+                }
+                let q = k - 1;
+                if !joinable(self.text, self.toks[q].e, self.toks[k].s, false)
+                    || !self.word_eq(q, w)
+                {
+                    continue 'c;
+                }
+                k = q;
+            }
+            if best.is_none_or(|b| c.kind > b) {
+                best = Some(c.kind);
+            }
+        }
+        best
+    }
+
+    // ----- generic runs ----------------------------------------------------
+
+    fn generic(&mut self, ls: usize, le: usize) {
+        let text = self.text;
+        let mut toks = std::mem::take(&mut self.toks);
+        tokenize(text, ls, le, &mut toks);
+        self.toks = toks;
+        let n = self.toks.len();
+        self.flags.clear();
+        self.flags.resize(n, UNSET);
+        self.runs.clear();
+        let mut i = 0;
+        while i < n {
+            let t = self.toks[i];
+            match t.kind {
+                TK::Lower => {
+                    i = self.lower_cue(i);
+                    continue;
+                }
+                TK::Cap | TK::Initial => {}
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            }
+            if t.kind == TK::Cap {
+                let f = self.flag(i);
+                if f & (F_CAMEL | F_TITLE) != 0 || (is_pure_stop(f) && f & F_PARTICLE == 0) {
+                    i += 1;
+                    continue;
+                }
+            }
+            i = self.build_run(i, ls) + 1;
+        }
+        self.propagate_lists();
+    }
+
+    /// A lower-case cue ("my name is") followed by a lower-case dictionary name.
+    fn lower_cue(&mut self, i: usize) -> usize {
+        let t = self.toks[i];
+        let b = self.text.as_bytes();
+        let len = t.e - t.s;
+        if len >= 16
+            || (self.m.lower_sig[len][(b[t.s] & 31) as usize] & (1 << (b[t.e - 1] & 31))) == 0
+        {
+            return i + 1;
+        }
+        let n = self.toks.len();
+        if i + 1 >= n
+            || self.toks[i + 1].kind != TK::Lower
+            || !joinable(self.text, t.e, self.toks[i + 1].s, false)
+        {
+            return i + 1;
+        }
+        if self.flag(i) & F_CUE_LOWER == 0 {
+            return i + 1;
+        }
+        let f1 = self.flag(i + 1);
+        if !is_strong(f1) || f1 & F_PARTICLE != 0 {
+            return i + 1;
+        }
+        if self.cue_before(i + 1, true).is_none() {
+            return i + 1;
+        }
+        let mut last = i + 1;
+        let mut k = i + 2;
+        while k < n
+            && k <= i + 6
+            && self.toks[k].kind == TK::Lower
+            && joinable(self.text, self.toks[k - 1].e, self.toks[k].s, false)
+        {
+            let f = self.flag(k);
+            if is_strong(f) && f & F_PARTICLE == 0 {
+                last = k;
+            } else if f & F_PARTICLE == 0 {
+                break;
+            }
+            k += 1;
+        }
+        let (s, e) = (self.toks[i + 1].s, self.toks[last].e);
+        self.push(s, e);
+        last + 1
+    }
+
+    /// Builds and judges the capitalized run starting at token `i`; returns the
+    /// index of its last token.
+    fn build_run(&mut self, i: usize, ls: usize) -> usize {
+        let text = self.text;
+        let n = self.toks.len();
+        self.members.clear();
+        self.members.push(i);
+        let mut j = i;
+        while self.members.len() < 12 {
+            let nj = j + 1;
+            if nj >= n
+                || !joinable(
+                    text,
+                    self.toks[j].e,
+                    self.toks[nj].s,
+                    self.toks[j].kind == TK::Initial,
+                )
+            {
+                break;
+            }
+            match self.toks[nj].kind {
+                TK::Initial => {
+                    self.members.push(nj);
+                    j = nj;
+                }
+                TK::Cap => {
+                    let f = self.flag(nj);
+                    if f & (F_CAMEL | F_TITLE) != 0 || (is_pure_stop(f) && f & F_PARTICLE == 0) {
+                        break;
+                    }
+                    self.members.push(nj);
+                    j = nj;
+                }
+                TK::Lower => {
+                    let mut k = nj;
+                    while k < n
+                        && k < nj + 3
+                        && self.toks[k].kind == TK::Lower
+                        && self.flag(k) & F_PARTICLE != 0
+                    {
+                        if k > nj && !joinable(text, self.toks[k - 1].e, self.toks[k].s, false) {
+                            break;
+                        }
+                        k += 1;
+                    }
+                    if k == nj
+                        || k >= n
+                        || self.toks[k].kind != TK::Cap
+                        || !joinable(text, self.toks[k - 1].e, self.toks[k].s, false)
+                    {
+                        break;
+                    }
+                    let f = self.flag(k);
+                    if f & (F_CAMEL | F_TITLE) != 0 || (is_pure_stop(f) && f & F_PARTICLE == 0) {
+                        break;
+                    }
+                    for q in nj..=k {
+                        self.members.push(q);
+                    }
+                    j = k;
+                }
+                _ => break,
+            }
+        }
+        let end_tok = j;
+        // Trim particles at the edges (not names themselves).
+        while self.members.len() > 1 {
+            let l = *self.members.last().unwrap_or(&i);
+            let f = self.flag(l);
+            if f & F_PARTICLE != 0 && f & F_NAME == 0 && self.toks[l].kind != TK::Initial {
+                self.members.pop();
+            } else {
+                break;
+            }
+        }
+        // Count evidence.
+        let mut strong = 0usize;
+        let mut weak = 0usize;
+        let mut unknown = 0usize;
+        let mut initials = 0usize;
+        let mut first_only = false;
+        let mut single_flag = 0u32;
+        let mut allcaps_unknown = 0usize;
+        for idx in 0..self.members.len() {
+            let q = self.members[idx];
+            let t = self.toks[q];
+            if t.kind == TK::Initial {
+                initials += 1;
+                continue;
+            }
+            let f = self.flag(q);
+            if t.kind == TK::Lower || (f & F_PARTICLE != 0 && f & F_NAME == 0) {
+                continue;
+            }
+            single_flag = f;
+            if is_strong(f) {
+                strong += 1;
+                if idx == 1 && f & F_FIRST != 0 && f & F_LAST == 0 {
+                    first_only = true;
+                }
+            } else if f & F_NAME != 0 {
+                weak += 1;
+            } else {
+                unknown += 1;
+                let w = &text[t.s..t.e];
+                if !w.chars().any(|c| c.is_lowercase()) {
+                    allcaps_unknown += 1;
+                }
+            }
+        }
+        let mut words = strong + weak + unknown;
+        let first_tok = self.members[0];
+        let mut s = self.toks[first_tok].s;
+        let last_tok = *self.members.last().unwrap_or(&first_tok);
+        let e = self.toks[last_tok].e;
+
+        let cue = self.cue_before(first_tok, false);
+        // Place prefix right before ("San Francisco"), org suffix right after ("Acme Corp").
+        let mut blocked = false;
+        if first_tok > 0 {
+            let p = first_tok - 1;
+            let pt = self.toks[p];
+            if pt.kind == TK::Cap
+                && self.flag(p) & F_PLACE != 0
+                && title_gap(&text[pt.e..self.toks[first_tok].s])
+            {
+                blocked = true;
+            }
+        }
+        if end_tok + 1 < n {
+            let q = end_tok + 1;
+            if self.toks[q].kind == TK::Cap
+                && joinable(text, self.toks[end_tok].e, self.toks[q].s, false)
+                && self.flag(q) & F_ORG != 0
+            {
+                blocked = true;
+            }
+        }
+        // An unknown capitalized word at a sentence start before a given name
+        // is usually a verb or interjection ("Congrats Anna").
+        if cue.is_none()
+            && self.members.len() >= 2
+            && first_only
+            && self.toks[first_tok].kind == TK::Cap
+            && self.flag(first_tok) & F_NAME == 0
+            && allcaps_unknown == 0
+            && sentence_start(text, ls, s)
+        {
+            words -= 1;
+            unknown -= 1;
+            s = self.toks[self.members[1]].s;
+        }
+        let nosolo = words == 1 && single_flag & F_NOSOLO != 0;
+        let mut accept = match cue {
+            Some(Cue::Strong) => words >= 1 && !nosolo,
+            Some(Cue::Weak) => strong >= 1 || words >= 2 || (weak >= 1 && initials >= 1),
+            None => false,
+        };
+        if !accept && cue.is_none_or(|c| c == Cue::Weak) {
+            if strong >= 1 && (words >= 2 || initials >= 1) {
+                accept = true;
+            } else if strong == 1 && words == 1 && !nosolo {
+                // A lone dictionary name: not after a determiner ("der Koch").
+                let det = first_tok > 0 && {
+                    let p = first_tok - 1;
+                    self.toks[p].kind == TK::Lower
+                        && joinable(text, self.toks[p].e, s, false)
+                        && self.flag(p) & F_DET != 0
+                };
+                accept = !det;
+            } else if initials >= 1
+                && unknown >= 1
+                && weak == 0
+                && self.toks[first_tok].kind == TK::Initial
+                && e - s >= 5
+            {
+                // "J. Kowalczyk"
+                accept = true;
+            } else if weak >= 1 && words >= 2 && strong == 0 && unknown >= 1 && allcaps_unknown >= 1
+            {
+                // "PARK Ji-yeon" style: an upper-case family name beside a given name.
+                accept = true;
+            }
+        }
+        if accept && blocked {
+            accept = false;
+        }
+        if accept && words >= 2 && self.is_stop_phrase(first_tok, last_tok) {
+            accept = false;
+        }
+        if accept && e - s > NameModel::MAX_LEN {
+            accept = false;
+        }
+        let eligible = !accept
+            && !blocked
+            && (2..=4).contains(&words)
+            && initials == 0
+            && e - s <= NameModel::MAX_LEN;
+        if accept {
+            self.push(s, e);
+            // "Müller, Hans": a family name (or upper-case word) right before, joined by a comma.
+            if let Some(prev) = self.runs.last().copied() {
+                if prev.words == 1
+                    && prev.last + 1 == first_tok
+                    && words <= 2
+                    && self.flag(first_tok) & F_FIRST != 0
+                {
+                    let gap = &text[prev.e..s];
+                    let pf = self.flag(prev.first);
+                    let pw = &text[prev.s..prev.e];
+                    let caps = pw.chars().count() >= 2 && !pw.chars().any(|c| c.is_lowercase());
+                    if cue_gap(gap) == (true, true)
+                        && gap.starts_with(',')
+                        && ((pf & F_LAST != 0 && pf & F_STOP == 0) || (caps && !is_pure_stop(pf)))
+                    {
+                        self.push(prev.s, e);
+                    }
+                }
+            }
+        }
+        self.runs.push(RunInfo {
+            first: first_tok,
+            last: last_tok,
+            s,
+            e,
+            accepted: accept,
+            eligible,
+            words,
+        });
+        end_tok
+    }
+
+    fn is_stop_phrase(&mut self, first: usize, last: usize) -> bool {
+        if self.m.phrases.is_empty() {
+            return false;
+        }
+        let mut words: Vec<String> = Vec::new();
+        for q in first..=last {
+            let t = self.toks[q];
+            words.push(fold(&self.text[t.s..t.e]).replace('-', " "));
+        }
+        let all = words.join(" ");
+        if self.m.phrases.contains(all.as_str()) {
+            return true;
+        }
+        for w in words.windows(2) {
+            let p = format!("{} {}", w[0], w[1]);
+            if self.m.phrases.contains(p.as_str()) {
+                return true;
+            }
+        }
+        words
+            .iter()
+            .any(|w| w.contains(' ') && self.m.phrases.contains(w.as_str()))
+    }
+
+    /// In "Priya Patel, Kwabena Osei and Yuki Tanaka", unknown runs shaped like
+    /// their accepted neighbours are names too.
+    fn propagate_lists(&mut self) {
+        let nr = self.runs.len();
+        if nr < 2 {
+            return;
+        }
+        for _pass in 0..2 {
+            for k in 0..nr {
+                let r = self.runs[k];
+                if r.accepted || !r.eligible {
+                    continue;
+                }
+                let mut ok = false;
+                if k > 0 {
+                    let p = self.runs[k - 1];
+                    ok |= p.accepted && p.words >= 2 && list_sep(&self.text[p.e..r.s]);
+                }
+                if k + 1 < nr {
+                    let q = self.runs[k + 1];
+                    ok |= q.accepted && q.words >= 2 && list_sep(&self.text[r.e..q.s]);
+                }
+                if ok {
+                    self.runs[k].accepted = true;
+                    self.push(r.s, r.e);
+                }
+            }
+        }
+    }
+
+    // ----- values in strong positions --------------------------------------
+
+    /// Is `text[s..e]` (a JSON value, CSV cell, header field item, sign-off
+    /// line) a person's name? Returns the span of the name inside it.
+    fn value_name(
+        &mut self,
+        s: usize,
+        e: usize,
+        mode: Mode,
+        allow_lower: bool,
+    ) -> Option<Range<usize>> {
+        let text = self.text;
+        let (mut s, mut e) = trim_span(text, s, e);
+        // "Name <mail@x>" and "Name (Team)"
+        if text[s..e].ends_with('>') {
+            if let Some(p) = text[s..e].rfind('<') {
+                e = s + p;
+                (s, e) = trim_span(text, s, e);
+            }
+        }
+        if text[s..e].ends_with(')') {
+            if let Some(p) = text[s..e].rfind('(') {
+                e = s + p;
+                (s, e) = trim_span(text, s, e);
+            }
+        }
+        loop {
+            let v = &text[s..e];
+            let Some(c) = v.chars().next() else {
+                return None;
+            };
+            if matches!(
+                c,
+                '"' | '\'' | '`' | '*' | '“' | '”' | '‘' | '’' | '«' | '»'
+            ) {
+                s += c.len_utf8();
+                continue;
+            }
+            let Some(c) = v.chars().next_back() else {
+                return None;
+            };
+            if matches!(
+                c,
+                '"' | '\'' | '`' | '*' | '“' | '”' | '‘' | '’' | '«' | '»' | ',' | ';' | ':'
+            ) {
+                e -= c.len_utf8();
+                continue;
+            }
+            if v.trim() != v {
+                (s, e) = trim_span(text, s, e);
+                continue;
+            }
+            break;
+        }
+        if e <= s || e - s > NameModel::MAX_LEN {
+            return None;
+        }
+        let v = &text[s..e];
+        if v.bytes()
+            .any(|c| c.is_ascii_digit() || b"@_/\\=<>{}[]|#$%+:;!?&\n\r\t".contains(&c))
+        {
+            return None;
+        }
+        // Words.
+        let mut span_s = usize::MAX;
+        let mut span_e = 0usize;
+        let mut cap = 0usize;
+        let mut lower = 0usize;
+        let mut lower_known = 0usize;
+        let mut caseless = 0usize;
+        let mut strong = 0usize;
+        let mut commas = 0usize;
+        let mut nwords = 0usize;
+        let mut idx = 0usize;
+        let mut pos = s;
+        let words: Vec<(usize, usize)> = {
+            let mut w = Vec::new();
+            for part in v.split(' ') {
+                let ps = pos;
+                pos += part.len() + 1;
+                if !part.is_empty() {
+                    w.push((ps, ps + part.len()));
+                }
+            }
+            w
+        };
+        let count = words.len();
+        if count == 0 || count > 9 {
+            return None;
+        }
+        for &(ws, we0) in &words {
+            let mut we = we0;
+            let mut w = &text[ws..we];
+            if let Some(x) = w.strip_suffix(',') {
+                commas += 1;
+                if commas > 1 {
+                    return None;
+                }
+                w = x;
+                we -= 1;
+            }
+            let i_this = idx;
+            idx += 1;
+            if w.is_empty() {
+                return None;
+            }
+            // Initials "J." / "J.R."
+            if is_initials(w) {
+                span_s = span_s.min(ws);
+                span_e = we;
+                continue;
+            }
+            let last_word = i_this + 1 == count;
+            if w.ends_with('.') {
+                let f = self.m.lookup(&fold(&w[..w.len() - 1]));
+                if i_this == 0 && count > 1 && f & F_TITLE != 0 {
+                    continue; // "Dr. Anna Smith": the title is not part of the span
+                }
+                if f & F_SUFFIX != 0 && i_this > 0 {
+                    span_e = we;
+                    continue;
+                }
+                if last_word && w.len() > 3 {
+                    w = &w[..w.len() - 1];
+                    we -= 1;
+                } else {
+                    return None;
+                }
+            }
+            if !w
+                .chars()
+                .all(|c| is_letter(c) || c == '-' || c == '\'' || c == '\u{2019}')
+            {
+                return None;
+            }
+            let first = w.chars().next().unwrap_or(' ');
+            if !is_letter(first) {
+                return None;
+            }
+            let f = if first.is_uppercase() {
+                self.m.classify(w, &mut self.buf)
+            } else {
+                fold_into(w, &mut self.buf);
+                self.m.lookup(&self.buf)
+            };
+            if i_this == 0 && count > 1 && f & F_TITLE != 0 && first.is_uppercase() {
+                continue; // "Mr Smith"
+            }
+            if f & F_PARTICLE != 0 && f & F_NAME == 0 && !last_word {
+                if span_s == usize::MAX {
+                    span_s = ws;
+                }
+                continue;
+            }
+            if f & F_SUFFIX != 0 && i_this > 0 {
+                span_e = we;
+                continue;
+            }
+            if f & F_CAMEL != 0 || w.chars().count() > 24 {
+                return None;
+            }
+            nwords += 1;
+            if is_pure_stop(f) {
+                return None;
+            }
+            if is_strong(f) {
+                strong += 1;
+            }
+            if first.is_uppercase() {
+                cap += 1;
+            } else if first.is_lowercase() {
+                lower += 1;
+                if is_strong(f) {
+                    lower_known += 1;
+                }
+            } else {
+                caseless += 1;
+            }
+            span_s = span_s.min(ws);
+            span_e = we;
+        }
+        if nwords == 0 || nwords > 6 || span_s >= span_e {
+            return None;
+        }
+        if caseless > 0 && (mode != Mode::Strong || cap + lower > 0) {
+            return None;
+        }
+        if lower > 0 {
+            if cap > 0 {
+                return None;
+            }
+            let ok = (mode == Mode::Strong && allow_lower) || lower_known == lower;
+            if !ok {
+                return None;
+            }
+        }
+        if mode == Mode::Ambiguous && nwords == 1 && strong == 0 {
+            return None;
+        }
+        Some(span_s..span_e)
+    }
+
+    // ----- line-level structure ------------------------------------------
+
+    fn is_signoff(&mut self, line: &str) -> bool {
+        let t = line
+            .trim()
+            .trim_end_matches([',', '.', '!', ':', ';', ' ', '-', '\u{2013}', '\u{2014}']);
+        if t.is_empty() {
+            return line.trim() == "--";
+        }
+        if t.len() > 40 {
+            return false;
+        }
+        fold_into(t, &mut self.buf);
+        if self.buf.contains("  ") {
+            let p: Vec<&str> = self.buf.split_whitespace().collect();
+            let j = p.join(" ");
+            return self.m.signoffs.contains(j.as_str());
+        }
+        self.m.signoffs.contains(self.buf.as_str())
+    }
+
+    /// The line after a sign-off: "John Carter", "Anna | Sales", "— Jan".
+    fn signoff_name(&mut self, ls: usize, le: usize) {
+        let text = self.text;
+        let b = text.as_bytes();
+        let mut s = ls;
+        while s < le && matches!(b[s], b' ' | b'\t' | b'-' | b'~' | b'>') {
+            s += 1;
+        }
+        while text[s..le].starts_with('\u{2014}') || text[s..le].starts_with('\u{2013}') {
+            s += 3;
+            while s < le && b[s] == b' ' {
+                s += 1;
+            }
+        }
+        // The name ends at a separator.
+        let mut e = s;
+        while e < le {
+            let c = b[e];
+            if matches!(c, b',' | b'|' | b'(' | b'<' | b'\t' | b'/') {
+                break;
+            }
+            if c == b' ' && e + 1 < le && matches!(b[e + 1], b' ' | b'-' | b'|') {
+                break;
+            }
+            if text[e..le].starts_with(" \u{2013}") || text[e..le].starts_with(" \u{2014}") {
+                break;
+            }
+            e += 1;
+        }
+        let words = text[s..e].split_whitespace().count();
+        if words == 0 || words > 5 {
+            return;
+        }
+        if let Some(r) = self.value_name(s, e, Mode::Strong, false) {
+            // Must start with a capital letter (not a sentence in lower case).
+            if char_at(text, r.start).is_some_and(|c| c.is_uppercase()) {
+                self.push(r.start, r.end);
+            }
+        }
+    }
+
+    /// "Key: value" at the start of a line (mail and git headers, forms, YAML).
+    fn field_line(&mut self, ls: usize, le: usize) {
+        let text = self.text;
+        let b = text.as_bytes();
+        let mut k = ls;
+        while k < le && matches!(b[k], b' ' | b'\t' | b'>' | b'*' | b'-' | b'#' | b'|') {
+            k += 1;
+        }
+        let lim = (k + 40).min(le);
+        let Some(cp) = memchr::memchr(b':', &b[k..lim]) else {
+            return;
+        };
+        let colon = k + cp;
+        let key_raw = text[k..colon].trim_matches(|c| c == '*' || c == ' ' || c == '_');
+        if key_raw.is_empty() || key_raw.len() > 32 {
+            return;
+        }
+        if !key_raw.bytes().all(|c| {
+            c.is_ascii_alphabetic()
+                || c >= 0x80
+                || matches!(c, b' ' | b'-' | b'_' | b'(' | b')' | b'.' | b'\'')
+        }) {
+            return;
+        }
+        if key_raw.split_whitespace().count() > 4 {
+            return;
+        }
+        let after = colon + 1;
+        if after < le && !matches!(b[after], b' ' | b'\t' | b'*') {
+            return;
+        }
+        let mut key = std::mem::take(&mut self.buf2);
+        norm_key(key_raw, &mut key);
+        let kind = self.m.fields.get(key.as_str()).copied();
+        self.buf2 = key;
+        let Some(kind) = kind else { return };
+        let mode = if key_raw == "name" {
+            Mode::Ambiguous
+        } else {
+            Mode::Strong
+        };
+        let mut vs = after;
+        while vs < le && matches!(b[vs], b' ' | b'\t' | b'*') {
+            vs += 1;
+        }
+        if vs >= le {
+            return;
+        }
+        if kind == FieldKind::Single {
+            if let Some(r) = self.value_name(vs, le, mode, false) {
+                self.push(r.start, r.end);
+                return;
+            }
+        }
+        let mut items = Vec::new();
+        split_items(text, vs, le, &mut items);
+        for (s, e) in items {
+            if let Some(r) = self.value_name(s, e, mode, false) {
+                self.push(r.start, r.end);
+            }
+        }
+    }
+
+    /// `"full_name": "Anna Kowalski"` inside free text (pasted JSON).
+    fn inline_kv(&mut self, ls: usize, le: usize) {
+        let text = self.text;
+        let b = text.as_bytes();
+        let line = &b[ls..le];
+        if memchr::memchr(b'"', line).is_none() {
+            return;
+        }
+        for cp in memchr::memchr_iter(b':', line) {
+            let colon = ls + cp;
+            // key before
+            let mut k = colon;
+            while k > ls && b[k - 1] == b' ' {
+                k -= 1;
+            }
+            if k == ls || b[k - 1] != b'"' {
+                continue;
+            }
+            let kend = k - 1;
+            let Some(kq) = memchr::memrchr(b'"', &b[ls..kend]) else {
+                continue;
+            };
+            let kstart = ls + kq + 1;
+            if kend - kstart > 40 || kend <= kstart {
+                continue;
+            }
+            // value after
+            let mut v = colon + 1;
+            while v < le && b[v] == b' ' {
+                v += 1;
+            }
+            if v >= le || b[v] != b'"' {
+                continue;
+            }
+            let vs = v + 1;
+            let Some(vq) = memchr::memchr(b'"', &b[vs..le]) else {
+                continue;
+            };
+            let ve = vs + vq;
+            if ve > vs && b[ve - 1] == b'\\' {
+                continue;
+            }
+            if let KeyMode::Name(mode) = self.m.key_mode(&text[kstart..kend]) {
+                if let Some(r) = self.value_name(vs, ve, mode, true) {
+                    self.push(r.start, r.end);
+                }
+            }
+        }
+    }
+
+    /// CSV / TSV / pipe tables: a header naming name columns, then rows.
+    fn csv_line(&mut self, ls: usize, le: usize, state: &mut Option<CsvState>) {
+        let text = self.text;
+        let b = &text.as_bytes()[ls..le];
+        if let Some(st) = *state {
+            if memchr::memchr(st.delim, b).is_some() {
+                let mut fields = std::mem::take(&mut self.fields);
+                split_fields(text, ls, le, st.delim, &mut fields);
+                if fields.len() == st.ncols {
+                    for &(col, mode) in &st.cols[..st.ncols_name] {
+                        let (fs, fe) = fields[col as usize];
+                        if let Some(r) = self.value_name(fs, fe, mode, false) {
+                            self.push(r.start, r.end);
+                        }
+                    }
+                    self.fields = fields;
+                    return;
+                }
+                self.fields = fields;
+            }
+            *state = None;
+        }
+        if b.len() > 1024 {
+            return;
+        }
+        // Header?
+        let mut best = (0usize, 0u8);
+        for d in [b',', b';', b'\t', b'|'] {
+            let c = memchr::memchr_iter(d, b).count();
+            if c > best.0 {
+                best = (c, d);
+            }
+        }
+        if best.0 == 0 {
+            return;
+        }
+        let delim = best.1;
+        let mut fields = std::mem::take(&mut self.fields);
+        split_fields(text, ls, le, delim, &mut fields);
+        let mut cols: [(u8, Mode); 8] = [(0, Mode::Strong); 8];
+        let mut nname = 0usize;
+        let mut evidence = false;
+        let mut has_bare_name = false;
+        let mut ok = fields.len() >= 2 && fields.len() <= 64;
+        let mut key = String::new();
+        if ok {
+            for (ci, &(fs, fe)) in fields.iter().enumerate() {
+                let f = text[fs..fe]
+                    .trim()
+                    .trim_matches(|c| c == '"' || c == '\'' || c == '*' || c == ' ');
+                if f.is_empty() {
+                    continue;
+                }
+                if f.len() > 40 || f.split_whitespace().count() > 4 || f.contains('@') {
+                    ok = false;
+                    break;
+                }
+                norm_key(f, &mut key);
+                if self.m.csv_evidence.contains(key.as_str()) {
+                    evidence = true;
+                }
+                if self.m.csv_name.contains(key.as_str()) && nname < 8 && ci < 256 {
+                    let mode = if key == "name" || key == "first" || key == "last" {
+                        has_bare_name = true;
+                        Mode::Ambiguous
+                    } else {
+                        Mode::Strong
+                    };
+                    cols[nname] = (ci as u8, mode);
+                    nname += 1;
+                }
+            }
+        }
+        if ok && nname > 0 {
+            if has_bare_name && (evidence || nname > 1) {
+                for c in cols.iter_mut().take(nname) {
+                    c.1 = Mode::Strong;
+                }
+            }
+            *state = Some(CsvState {
+                delim,
+                ncols: fields.len(),
+                cols,
+                ncols_name: nname,
+            });
+        }
+        self.fields = fields;
+    }
+}
+
+fn is_initials(w: &str) -> bool {
+    // "J." or "J.R." or "J.-P."
+    let b = w.as_bytes();
+    if b.len() < 2 || *b.last().unwrap_or(&0) != b'.' {
+        return false;
+    }
+    let mut expect_letter = true;
+    let mut k = 0;
+    while k < b.len() {
+        if expect_letter {
+            let Some(c) = char_at(w, k) else { return false };
+            if !c.is_uppercase() {
+                return false;
+            }
+            k += c.len_utf8();
+            expect_letter = false;
+        } else {
+            if b[k] != b'.' {
+                return false;
+            }
+            k += 1;
+            if k < b.len() && b[k] == b'-' {
+                k += 1;
+            }
+            expect_letter = true;
+        }
+    }
+    expect_letter
+}
+
+fn trim_span(text: &str, mut s: usize, mut e: usize) -> (usize, usize) {
+    let v = &text[s..e];
+    let t = v.trim_start();
+    s += v.len() - t.len();
+    let t2 = t.trim_end();
+    e -= t.len() - t2.len();
+    (s, e)
+}
+
+/// Separators between items of a list of names.
+fn list_sep(g: &str) -> bool {
+    let t = g.trim();
+    if g.contains('\n') {
+        return false;
+    }
+    matches!(
+        t,
+        "," | ";"
+            | "&"
+            | "and"
+            | ", and"
+            | ", &"
+            | "und"
+            | "et"
+            | "y"
+            | "e"
+            | "en"
+            | "og"
+            | "och"
+            | "ja"
+            | "és"
+            | "i"
+            | "/"
+            | "·"
+            | "|"
+    )
+}
+
+/// Split a header value into items: commas and semicolons outside quotes and
+/// angle brackets, and conjunctions ("Anna and Bob").
+fn split_items(text: &str, s: usize, e: usize, out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    let b = text.as_bytes();
+    let mut in_q = false;
+    let mut in_a = false;
+    let mut st = s;
+    let mut k = s;
+    while k < e {
+        let c = b[k];
+        match c {
+            b'"' => in_q = !in_q,
+            b'<' => in_a = true,
+            b'>' => in_a = false,
+            b',' | b';' if !in_q && !in_a => {
+                out.push((st, k));
+                st = k + 1;
+            }
+            b' ' if !in_q && !in_a => {
+                let mut hit = false;
+                for conj in [
+                    " and ", " & ", " und ", " et ", " y ", " e ", " en ", " og ", " och ",
+                ] {
+                    if text[k..e].starts_with(conj) {
+                        out.push((st, k));
+                        st = k + conj.len();
+                        k = st;
+                        hit = true;
+                        break;
+                    }
+                }
+                if hit {
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        k += 1;
+    }
+    out.push((st, e));
+}
+
+/// Quote-aware split of one CSV line.
+fn split_fields(text: &str, s: usize, e: usize, d: u8, out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    let b = text.as_bytes();
+    let mut in_q = false;
+    let mut st = s;
+    for k in s..e {
+        let c = b[k];
+        if c == b'"' {
+            in_q = !in_q;
+        } else if c == d && !in_q {
+            out.push((st, k));
+            st = k + 1;
+        }
+    }
+    out.push((st, e));
+}

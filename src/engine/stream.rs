@@ -1,0 +1,211 @@
+//! Incremental redaction of one streamed text channel, with a holdback that keeps only
+//! what could still become part of a match.
+//!
+//! The rule: after each piece, the lazy DFA of all filters (match kind *all*, so no
+//! pattern is pruned by a higher-priority one) is run anchored at each candidate start;
+//! the earliest start whose DFA is still alive at the end of the text is the *live
+//! start*. Everything before it is final: no match can begin there and reach text that
+//! has not arrived yet, so scanning it now gives exactly what scanning the whole text at
+//! once gives. A detection that begins before the live start is final too (a longer match
+//! would keep its start alive), so the cut moves past its end. The buffer therefore holds
+//! a partial value however long the stream runs, never a timer's worth of text, and a
+//! value with spaces inside (cards, phones, IBANs) is held whole, not cut at a space.
+//!
+//! Names are the exception: the name model looks ahead for family names, so text within
+//! [`NameModel::MAX_LEN`] bytes of the end is held while it may still extend a name.
+
+use std::sync::Mutex;
+
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::util::start;
+use regex_automata::{Anchored, MatchKind};
+
+use super::person::NameModel;
+use super::{Error, Redactor, Session};
+
+/// Bytes of already-emitted text kept before the pending text, for look-behind,
+/// context words and name cues.
+pub const CONTEXT_KEEP: usize = 256;
+
+/// The all-patterns anchored lazy DFA that answers "can a match still be in progress?".
+pub(crate) struct Liveness {
+    dfa: DFA,
+    caches: Mutex<Vec<Cache>>,
+    /// For each first byte, the longest match of the patterns that can start with it.
+    max_by_byte: [usize; 256],
+}
+
+impl std::fmt::Debug for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Liveness").finish_non_exhaustive()
+    }
+}
+
+impl Liveness {
+    pub(crate) fn new(patterns: &[&str], max_by_byte: [usize; 256]) -> Result<Liveness, String> {
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::All)
+                    .unicode_word_boundary(true)
+                    .cache_capacity(4 << 20),
+            )
+            .thompson(regex_automata::nfa::thompson::Config::new().nfa_size_limit(Some(64 << 20)))
+            .build_many(patterns)
+            .map_err(|e| e.to_string())?;
+        Ok(Liveness {
+            dfa,
+            caches: Mutex::new(Vec::new()),
+            max_by_byte,
+        })
+    }
+
+    /// The earliest char boundary `s >= from` where a match may be in progress at the end
+    /// of `text`; `text.len()` if there is none.
+    pub(crate) fn live_start(&self, text: &str, from: usize) -> usize {
+        let b = text.as_bytes();
+        let len = b.len();
+        let mut cache = self
+            .caches
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_else(|| self.dfa.create_cache());
+        let mut found = len;
+        for s in from..len {
+            if !text.is_char_boundary(s) || len - s >= self.max_by_byte[usize::from(b[s])] {
+                continue;
+            }
+            if self.alive(&mut cache, b, s) {
+                found = s;
+                break;
+            }
+        }
+        if let Ok(mut v) = self.caches.lock() {
+            v.push(cache);
+        }
+        found
+    }
+
+    fn alive(&self, cache: &mut Cache, b: &[u8], s: usize) -> bool {
+        let cfg = start::Config::new()
+            .anchored(Anchored::Yes)
+            .look_behind(s.checked_sub(1).map(|i| b[i]));
+        let Ok(mut st) = self.dfa.start_state(cache, &cfg) else {
+            return true;
+        };
+        for &byte in &b[s..] {
+            match self.dfa.next_state(cache, st, byte) {
+                Ok(next) if next.is_dead() => return false,
+                Ok(next) if next.is_quit() => return true,
+                Ok(next) => st = next,
+                Err(_) => return true,
+            }
+        }
+        !st.is_dead()
+    }
+}
+
+/// The streaming state of one text channel.
+#[derive(Debug, Default)]
+pub struct Channel {
+    /// Emitted context (at most [`CONTEXT_KEEP`] bytes) followed by pending text.
+    text: String,
+    /// Start of the pending text in `text`.
+    from: usize,
+    /// No match can be in progress before this offset (it only moves forward).
+    live_floor: usize,
+}
+
+impl Channel {
+    /// A channel with nothing pending.
+    pub fn new() -> Channel {
+        Channel::default()
+    }
+
+    /// Bytes held back (received but not yet emitted).
+    pub fn pending(&self) -> usize {
+        self.text.len() - self.from
+    }
+
+    /// Bytes of state kept (context plus pending).
+    pub fn state_bytes(&self) -> usize {
+        self.text.capacity()
+    }
+
+    /// Takes a piece of the channel's text; returns the redacted text that is final now.
+    pub fn push(
+        &mut self,
+        redactor: &Redactor,
+        session: &mut Session,
+        piece: &str,
+    ) -> Result<String, Error> {
+        self.text.push_str(piece);
+        self.emit(redactor, session, false)
+    }
+
+    /// The channel ended (or the client went away): everything left is final.
+    pub fn finish(&mut self, redactor: &Redactor, session: &mut Session) -> Result<String, Error> {
+        self.emit(redactor, session, true)
+    }
+
+    fn emit(
+        &mut self,
+        redactor: &Redactor,
+        session: &mut Session,
+        end: bool,
+    ) -> Result<String, Error> {
+        let engine = redactor.engine();
+        let len = self.text.len();
+        let mut cut = if end {
+            len
+        } else {
+            let live = engine.live_start(&self.text, self.live_floor.max(self.from));
+            self.live_floor = live;
+            let names_hold = if engine.has_names() {
+                hold_for_names(&self.text, self.from)
+            } else {
+                len
+            };
+            live.min(names_hold)
+        };
+        let dets = engine.detect_from(&self.text, self.from, None);
+        let mut out = String::new();
+        let mut last = self.from;
+        for d in &dets {
+            if d.start >= cut {
+                break;
+            }
+            out.push_str(&self.text[last..d.start]);
+            redactor.apply(d, &self.text[d.start..d.end], session, &mut out)?;
+            last = d.end;
+            cut = cut.max(d.end);
+        }
+        if last < cut {
+            out.push_str(&self.text[last..cut]);
+        }
+        self.from = cut;
+        // Keep a bounded tail of emitted text as context.
+        let keep_from = super::floor_char(&self.text, cut.saturating_sub(CONTEXT_KEEP));
+        if keep_from > 0 {
+            self.text.drain(..keep_from);
+            self.from -= keep_from;
+            self.live_floor = self.live_floor.saturating_sub(keep_from);
+        }
+        Ok(out)
+    }
+}
+
+/// Where pending text must be held for the name model: the start of the last
+/// whitespace-delimited token within [`NameModel::MAX_LEN`] bytes of the end that is not
+/// followed by a line break.
+fn hold_for_names(text: &str, from: usize) -> usize {
+    let len = text.len();
+    let window = super::floor_char(text, len.saturating_sub(NameModel::MAX_LEN)).max(from);
+    // Text up to the last line break is complete for the name model (names don't span
+    // lines); after it, hold back to the start of the window.
+    match text[window..].rfind('\n') {
+        Some(i) => window + i + 1,
+        None => window,
+    }
+}
