@@ -168,6 +168,39 @@ impl Session {
     }
 }
 
+/// How answers (response bodies) are treated.
+///
+/// Default: pseudonyms issued for the request are restored, and PII the model produced
+/// itself is redacted (`[EMAIL]`), except names (`PERSON`): answers mention public figures
+/// and fictional people far more often than the user's own data, and the user's own names
+/// come back restored from their pseudonyms anyway.
+#[derive(Debug, Clone)]
+pub struct ResponsePolicy {
+    /// Restore pseudonyms issued in this session.
+    pub restore: bool,
+    /// Action for values the model produced; `None` leaves answers unscanned.
+    pub action: Option<Action>,
+    /// Entities not scanned in answers.
+    pub skip: Vec<Arc<str>>,
+}
+
+impl Default for ResponsePolicy {
+    fn default() -> Self {
+        ResponsePolicy {
+            restore: true,
+            action: Some(Action::Redact),
+            skip: vec!["PERSON".into()],
+        }
+    }
+}
+
+impl ResponsePolicy {
+    /// Whether detections of `entity` are acted on in answers.
+    pub fn scans(&self, entity: &str) -> bool {
+        self.action.is_some() && !self.skip.iter().any(|e| &**e == entity)
+    }
+}
+
 /// Applies a policy (an action per entity) to detections. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Redactor {
@@ -176,6 +209,7 @@ pub struct Redactor {
     per_entity: HashMap<Arc<str>, Action>,
     key: Key,
     tenant: Arc<str>,
+    response: ResponsePolicy,
 }
 
 impl Redactor {
@@ -187,7 +221,26 @@ impl Redactor {
             per_entity: HashMap::new(),
             key: Key::random(),
             tenant: "default".into(),
+            response: ResponsePolicy::default(),
         }
+    }
+
+    /// Sets how answers are treated.
+    pub fn with_response_policy(mut self, policy: ResponsePolicy) -> Redactor {
+        self.response = policy;
+        self
+    }
+
+    /// How answers are treated.
+    pub fn response_policy(&self) -> &ResponsePolicy {
+        &self.response
+    }
+
+    /// Restores pseudonyms in an answer and treats PII the model produced, per the
+    /// response policy.
+    pub fn respond_str<'a>(&self, text: &'a str, session: &mut Session) -> Result<Cow<'a, str>, Error> {
+        let (out, _) = super::stream::render(self, session, text, 0, None, super::stream::Mode::Response)?;
+        Ok(if out == text { Cow::Borrowed(text) } else { Cow::Owned(out) })
     }
 
     /// Applies `action` to every entity (per-entity settings still win).
@@ -217,6 +270,11 @@ impl Redactor {
     /// The detection engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The action for one detection in an answer.
+    pub(crate) fn response_action(&self) -> Action {
+        self.response.action.unwrap_or(Action::Redact)
     }
 
     /// The action for one detection.
@@ -268,7 +326,18 @@ impl Redactor {
         session: &mut Session,
         out: &mut String,
     ) -> Result<(), Error> {
-        let action = self.action_for(d);
+        self.apply_action(self.action_for(d), d, value, session, out)
+    }
+
+    /// [`Redactor::apply`] with an explicit action.
+    pub fn apply_action(
+        &self,
+        action: Action,
+        d: &Detection,
+        value: &str,
+        session: &mut Session,
+        out: &mut String,
+    ) -> Result<(), Error> {
         *session.counts.entry(d.entity.clone()).or_insert(0) += 1;
         if let Some(spans) = session.spans.as_mut() {
             spans.push(SpanRecord {

@@ -21,6 +21,7 @@ mod allow;
 pub mod filter;
 pub mod json;
 pub mod person;
+pub mod restore;
 pub mod sse;
 pub mod stream;
 pub mod validators;
@@ -34,7 +35,7 @@ use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input, PatternID};
 
-pub use action::{Action, Key, Redactor, Session, SpanRecord, normalize};
+pub use action::{Action, Key, Redactor, ResponsePolicy, Session, SpanRecord, normalize};
 pub use allow::{AllowDef, AllowList};
 use filter::Kind;
 pub use filter::{Filter, FilterDef, FilterFile};
@@ -255,10 +256,10 @@ impl EngineBuilder {
                 id: None,
                 message: format!("streaming automaton: {message}"),
             })?;
-        let mut names = names_filter.map(|_| NameModel::builtin());
-        if let (Some(model), Some((f, l, s))) = (names.take(), &self.names_extra) {
-            names = Some(model.with_extra(f, l, s));
-        }
+        let names = names_filter.map(|_| match &self.names_extra {
+            Some((f, l, s)) => NameModel::builtin().with_extra(f, l, s),
+            None => NameModel::builtin(),
+        });
         let max_match_len = filters.iter().map(|f| f.max_len).max().unwrap_or(0);
         Ok(Engine {
             filters,

@@ -232,6 +232,16 @@ pub struct NameModel {
     key_skip: FxSet,
 }
 
+impl std::fmt::Debug for NameModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NameModel")
+            .field("words", &self.words.len())
+            .field("phrases", &self.phrases.len())
+            .field("cues", &self.cues.len())
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum KeyMode {
     Skip,
@@ -428,11 +438,19 @@ impl NameModel {
             let mut acc = 0;
             let mut any = false;
             let mut all_stop = true;
-            for part in buf.split(['-', '\'']) {
+            let mut lower_part = false;
+            for (pi, part) in buf.split(['-', '\'']).enumerate() {
                 if part.is_empty() {
                     continue;
                 }
                 let pf = self.lookup(part);
+                // "AI-provider", "E-mail": a lower-case part that is not a name makes a compound word.
+                if pi > 0 && pf & F_NAME == 0 && pf & F_PARTICLE == 0 {
+                    let orig = w.split(['-', '\'', '\u{2019}']).nth(pi).unwrap_or("");
+                    if orig.chars().next().is_some_and(|c| c.is_lowercase()) {
+                        lower_part = true;
+                    }
+                }
                 if pf & F_PARTICLE != 0 && pf & F_NAME == 0 {
                     continue;
                 }
@@ -443,6 +461,9 @@ impl NameModel {
                 if !is_pure_stop(pf) {
                     all_stop = false;
                 }
+            }
+            if lower_part {
+                return F_STOP;
             }
             if acc != 0 {
                 return acc;
@@ -600,7 +621,23 @@ fn tokenize(text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
         }
         // A word: letters, digits, underscores and inner joiners.
         let st = i;
-        let first = char_at(text, i).unwrap_or(' ');
+        let first = if c0 < 0x80 { c0 as char } else { char_at(text, i).unwrap_or(' ') };
+        if c0.is_ascii_lowercase() {
+            // Fast path for plain lower-case ASCII words (most of prose).
+            let mut j = i + 1;
+            while j < le && b[j].is_ascii_lowercase() {
+                j += 1;
+            }
+            let nb = if j < le { b[j] } else { b' ' };
+            if matches!(nb, b' ' | b',' | b'\n' | b';' | b'!' | b'?' | b')' | b'"') || (nb == b'.' && (j + 1 >= le || !b[j + 1].is_ascii_alphanumeric())) {
+                let prev = if i > ls { b[i - 1] } else { b' ' };
+                if matches!(prev, b' ' | b'(' | b'"' | b'\n' | b'\t') {
+                    toks.push(Tok { s: i, e: j, kind: TK::Lower });
+                    i = j;
+                    continue;
+                }
+            }
+        }
         let mut has_digit = false;
         let mut nchars = 0usize;
         let mut joiner_at: Option<usize> = None; // byte offset of the first joiner
@@ -716,9 +753,9 @@ fn tokenize(text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
             let prev = if st > ls { b[st - 1] } else { b' ' };
             let prev2 = if st > ls + 1 { b[st - 2] } else { b' ' };
             let next2 = if e + 1 < le { b[e + 1] } else { b' ' };
-            if matches!(prev, b'@' | b'/' | b'\\' | b'#' | b'$' | b'_' | b'=' | b'<')
+            if matches!(prev, b'@' | b'/' | b'\\' | b'#' | b'$' | b'_' | b'=' | b'<' | b'`')
                 || (prev == b'.' && prev2.is_ascii_alphanumeric())
-                || matches!(next, b'@' | b'/' | b'\\' | b'_' | b'(' | b'=')
+                || matches!(next, b'@' | b'/' | b'\\' | b'_' | b'(' | b'=' | b'<' | b'`')
                 || (next == b'.' && next2.is_ascii_alphanumeric())
             {
                 kind = TK::Other;
@@ -736,7 +773,7 @@ fn joinable(text: &str, a: usize, b: usize, allow_empty: bool) -> bool {
         return allow_empty && a == b;
     }
     let g = &text.as_bytes()[a..b];
-    if g.len() <= 3 && g.iter().all(|&c| c == b' ' || c == b'\t') {
+    if g.len() <= 2 && g.iter().all(|&c| c == b' ') {
         return true;
     }
     g == [0xC2, 0xA0]
@@ -859,6 +896,9 @@ impl<'a> Scanner<'a> {
                 }
                 if le - ls <= 48 && self.is_signoff(line) {
                     signoff = 2;
+                }
+                if le - ls <= 64 {
+                    self.family_given_line(ls, le);
                 }
                 self.csv_line(ls, le, &mut csv);
                 self.field_line(ls, le);
@@ -1064,6 +1104,10 @@ impl<'a> Scanner<'a> {
                 TK::Cap => {
                     let f = self.flag(nj);
                     if f & (F_CAMEL | F_TITLE) != 0 || (is_pure_stop(f) && f & F_PARTICLE == 0) {
+                        if is_pure_stop(f) && self.absorbable(j, nj) {
+                            // "Luis Zaragoza", "Jodie Shepherd": a word after a given name.
+                            self.members.push(nj);
+                        }
                         break;
                     }
                     self.members.push(nj);
@@ -1191,13 +1235,17 @@ impl<'a> Scanner<'a> {
         let nosolo = words == 1 && single_flag & F_NOSOLO != 0;
         let mut accept = match cue {
             Some(Cue::Strong) => words >= 1 && !nosolo,
-            Some(Cue::Weak) => strong >= 1 || words >= 2 || (weak >= 1 && initials >= 1),
+            Some(Cue::Weak) => {
+                strong >= 1
+                    || (weak >= 1 && (words >= 2 || initials >= 1))
+                    || (words >= 2 && words <= 3 && !self.members.iter().any(|&q| common_word_shape(&text[self.toks[q].s..self.toks[q].e])))
+            }
             None => false,
         };
         if !accept && cue.is_none_or(|c| c == Cue::Weak) {
             if strong >= 1 && (words >= 2 || initials >= 1) {
                 accept = true;
-            } else if strong == 1 && words == 1 && !nosolo {
+            } else if strong == 1 && words == 1 && !nosolo && allcaps_single(text, &self.toks, first_tok, last_tok) {
                 // A lone dictionary name: not after a determiner ("der Koch").
                 let det = first_tok > 0 && {
                     let p = first_tok - 1;
@@ -1218,6 +1266,20 @@ impl<'a> Scanner<'a> {
             {
                 // "PARK Ji-yeon" style: an upper-case family name beside a given name.
                 accept = true;
+            }
+        }
+        // "Dear Valued Customer", "Hi Hiring Manager": a title-case phrase, not a name.
+        if accept && strong == 0 && end_tok + 1 < n {
+            let q = end_tok + 1;
+            if self.toks[q].kind == TK::Cap && joinable(text, self.toks[end_tok].e, self.toks[q].s, false) && is_pure_stop(self.flag(q)) {
+                accept = false;
+            }
+        }
+        // "Der Koch", "La Rosa": an article, not a particle, before one word.
+        if accept && cue.is_none() && words == 1 && self.members.len() >= 2 {
+            let f0 = self.flag(first_tok);
+            if f0 & F_DET != 0 && f0 & F_PARTICLE != 0 && self.toks[first_tok].kind == TK::Cap {
+                accept = false;
             }
         }
         if accept && blocked {
@@ -1247,10 +1309,13 @@ impl<'a> Scanner<'a> {
                     let pf = self.flag(prev.first);
                     let pw = &text[prev.s..prev.e];
                     let caps = pw.chars().count() >= 2 && !pw.chars().any(|c| c.is_lowercase());
-                    if cue_gap(gap) == (true, true)
-                        && gap.starts_with(',')
-                        && ((pf & F_LAST != 0 && pf & F_STOP == 0) || (caps && !is_pure_stop(pf)))
-                    {
+                    // Alone on its line ("Zaranek, Jerzy"), an unknown capitalized word also counts.
+                    let alone = sentence_start(text, ls, prev.s)
+                        && text[e..].split('\n').next().is_some_and(|r| r.trim().is_empty());
+                    let pf_ok = pf & F_LAST != 0
+                        || (caps && !is_pure_stop(pf))
+                        || (alone && !is_pure_stop(pf) && pf & F_CAMEL == 0);
+                    if cue_gap(gap) == (true, true) && gap.starts_with(',') && pf_ok {
                         self.push(prev.s, e);
                     }
                 }
@@ -1266,6 +1331,30 @@ impl<'a> Scanner<'a> {
             words,
         });
         end_tok
+    }
+
+    /// May the stop-listed capitalized word `k` still be the family name
+    /// after the given name `j`? Only a plain word that ends the run.
+    fn absorbable(&mut self, j: usize, k: usize) -> bool {
+        let fj = self.flag(j);
+        if self.toks[j].kind != TK::Cap || fj & F_FIRST == 0 || !is_strong(fj) || fj & F_LAST != 0 {
+            return false;
+        }
+        let fk = self.flag(k);
+        if fk & (F_ORG | F_PLACE | F_TITLE | F_DET | F_PARTICLE | F_CUE_LOWER | F_NOSOLO) != 0 {
+            return false;
+        }
+        let t = self.toks[k];
+        let w = &self.text[t.s..t.e];
+        if w.len() < 4 || !w.chars().skip(1).all(|c| c.is_lowercase() || c == '-') {
+            return false;
+        }
+        fold_into(w, &mut self.buf2);
+        if self.m.cues.contains_key(self.buf2.as_str()) || self.m.signoffs.contains(self.buf2.as_str()) {
+            return false;
+        }
+        let n = self.toks.len();
+        !(k + 1 < n && self.toks[k + 1].kind == TK::Cap && joinable(self.text, t.e, self.toks[k + 1].s, false))
     }
 
     fn is_stop_phrase(&mut self, first: usize, last: usize) -> bool {
@@ -1394,6 +1483,7 @@ impl<'a> Scanner<'a> {
         let mut caseless = 0usize;
         let mut strong = 0usize;
         let mut commas = 0usize;
+        let mut stops = 0usize;
         let mut nwords = 0usize;
         let mut idx = 0usize;
         let mut pos = s;
@@ -1470,7 +1560,7 @@ impl<'a> Scanner<'a> {
             if i_this == 0 && count > 1 && f & F_TITLE != 0 && first.is_uppercase() {
                 continue; // "Mr Smith"
             }
-            if f & F_PARTICLE != 0 && f & F_NAME == 0 && !last_word {
+            if f & F_PARTICLE != 0 && (f & F_NAME == 0 || first.is_lowercase()) && !last_word {
                 if span_s == usize::MAX {
                     span_s = ws;
                 }
@@ -1485,7 +1575,10 @@ impl<'a> Scanner<'a> {
             }
             nwords += 1;
             if is_pure_stop(f) {
-                return None;
+                if mode == Mode::Ambiguous || f & (F_ORG | F_TITLE) != 0 {
+                    return None;
+                }
+                stops += 1;
             }
             if is_strong(f) {
                 strong += 1;
@@ -1504,6 +1597,10 @@ impl<'a> Scanner<'a> {
             span_e = we;
         }
         if nwords == 0 || nwords > 6 || span_s >= span_e {
+            return None;
+        }
+        // "Sanaya Sur" is fine, "Test User" is not.
+        if stops > 0 && (strong == 0 || stops >= nwords) {
             return None;
         }
         if caseless > 0 && (mode != Mode::Strong || cap + lower > 0) {
@@ -1545,6 +1642,25 @@ impl<'a> Scanner<'a> {
         self.m.signoffs.contains(self.buf.as_str())
     }
 
+    /// A line that is only "Family, Given" ("Zaranek, Jerzy"): a roster entry.
+    fn family_given_line(&mut self, ls: usize, le: usize) {
+        let line = &self.text[ls..le];
+        if memchr::memchr(b',', line.as_bytes()).is_none() || line.bytes().filter(|&c| c == b',').count() != 1 {
+            return;
+        }
+        let Some((a, b)) = line.trim().split_once(',') else { return };
+        let (wa, wb) = (a.split_whitespace().count(), b.split_whitespace().count());
+        if !(1..=2).contains(&wa) || !(1..=2).contains(&wb) || !b.starts_with(' ') {
+            return;
+        }
+        if !a.trim().chars().next().is_some_and(|c| c.is_uppercase()) || !b.trim().chars().next().is_some_and(|c| c.is_uppercase()) {
+            return;
+        }
+        if let Some(r) = self.value_name(ls, le, Mode::Strong, false) {
+            self.push(r.start, r.end);
+        }
+    }
+
     /// The line after a sign-off: "John Carter", "Anna | Sales", "— Jan".
     fn signoff_name(&mut self, ls: usize, le: usize) {
         let text = self.text;
@@ -1569,7 +1685,7 @@ impl<'a> Scanner<'a> {
             if c == b' ' && e + 1 < le && matches!(b[e + 1], b' ' | b'-' | b'|') {
                 break;
             }
-            if text[e..le].starts_with(" \u{2013}") || text[e..le].starts_with(" \u{2014}") {
+            if b[e..le].starts_with(" \u{2013}".as_bytes()) || b[e..le].starts_with(" \u{2014}".as_bytes()) {
                 break;
             }
             e += 1;
@@ -1789,6 +1905,26 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// English word endings that names rarely have ("Congruential", "Management").
+fn common_word_shape(w: &str) -> bool {
+    if w.len() <= 2 || !w.chars().any(|c| c.is_lowercase()) {
+        return true;
+    }
+    let l = w.to_ascii_lowercase();
+    [
+        "tion", "sion", "ment", "ness", "ity", "ive", "ous", "able", "ible", "ing", "ial", "ical", "ics", "ism", "ogy",
+        "ware", "ance", "ence", "ship", "hood", "less", "ful", "ize", "ise", "ated", "ency", "ary", "ory", "ure",
+    ]
+    .iter()
+    .any(|s| l.ends_with(s))
+}
+
+/// True unless the run is one upper-case word (an acronym like "SHA", "NASA").
+fn allcaps_single(text: &str, toks: &[Tok], first: usize, last: usize) -> bool {
+    let w = &text[toks[first].s..toks[last].e];
+    w.chars().any(|c| c.is_lowercase())
+}
+
 fn is_initials(w: &str) -> bool {
     // "J." or "J.R." or "J.-P."
     let b = w.as_bytes();
@@ -1916,4 +2052,381 @@ fn split_fields(text: &str, s: usize, e: usize, d: u8, out: &mut Vec<(usize, usi
         }
     }
     out.push((st, e));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    fn model() -> &'static NameModel {
+        static M: OnceLock<NameModel> = OnceLock::new();
+        M.get_or_init(NameModel::builtin)
+    }
+
+    fn names(text: &str) -> Vec<&str> {
+        model().find(text, None).into_iter().map(|r| &text[r]).collect()
+    }
+
+    fn key_names<'t>(text: &'t str, key: &str) -> Vec<&'t str> {
+        model().find(text, Some(key)).into_iter().map(|r| &text[r]).collect()
+    }
+
+    #[track_caller]
+    fn check(text: &str, want: &[&str]) {
+        assert_eq!(names(text), want, "text: {text:?}");
+    }
+
+    #[track_caller]
+    fn none(text: &str) {
+        assert_eq!(names(text), Vec::<&str>::new(), "text: {text:?}");
+    }
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn model_is_send_sync_and_loaded() {
+        assert_send_sync::<NameModel>();
+        let m = model();
+        assert!(m.words.values().filter(|f| *f & F_FIRST != 0).count() > 4000);
+        assert!(m.words.values().filter(|f| *f & F_LAST != 0).count() > 4000);
+        assert_eq!(NameModel::MAX_LEN, 96);
+    }
+
+    // ----- greetings -------------------------------------------------------
+
+    #[test]
+    fn greetings() {
+        check("Hi Anna,\nthanks for the update.", &["Anna"]);
+        check("Dear Mr. Smith,\nplease find attached", &["Smith"]);
+        check("Sehr geehrte Frau Müller,\nvielen Dank", &["Müller"]);
+        check("Bonjour Jean-Pierre,\nmerci", &["Jean-Pierre"]);
+        check("Hola María, ¿cómo estás?", &["María"]);
+        check("Ciao Giulia, come stai?", &["Giulia"]);
+        check("Beste Jan, bedankt voor je bericht.", &["Jan"]);
+        check("Hallo Herr Schmidt, danke.", &["Schmidt"]);
+        check("Hello Kwabena, welcome aboard!", &["Kwabena"]);
+        check("Hi Oluwaseun Adeyemi-Okafor, thanks", &["Oluwaseun Adeyemi-Okafor"]);
+        check("Dear Dr. Nakamura,", &["Nakamura"]);
+        check("Gentile Sig.ra Bianchi,", &["Bianchi"]);
+        check("Geachte mevrouw De Vries,", &["De Vries"]);
+        check("Estimada Sra. Gómez:", &["Gómez"]);
+        check("Hi Zorblax,", &["Zorblax"]); // unknown word after a strong cue
+    }
+
+    #[test]
+    fn greeting_negatives() {
+        none("Dear Customer,\nyour order has shipped.");
+        none("Hi team,\nplease review the PR.");
+        none("Hi Team, please review.");
+        none("Hello World");
+        none("Dear Sir or Madam,");
+        none("Dear Valued Customer,");
+        none("Hi all, quick update.");
+        none("Hi Claude, can you help me with this?");
+    }
+
+    // ----- sign-offs -------------------------------------------------------
+
+    #[test]
+    fn signoffs() {
+        check("Thanks for your help.\n\nBest regards,\nJohn Carter", &["John Carter"]);
+        check("Mit freundlichen Grüßen\nKlaus Becker", &["Klaus Becker"]);
+        check("Cordialement,\nMarie Dubois", &["Marie Dubois"]);
+        check("Saludos,\nJavier Ruiz", &["Javier Ruiz"]);
+        check("Cordiali saluti,\nMarco Bianchi", &["Marco Bianchi"]);
+        check("Met vriendelijke groet,\nPieter de Vries", &["Pieter de Vries"]);
+        check("Kind regards,\nZygmunt Brzęczyszczykiewicz\nSenior Engineer", &["Zygmunt Brzęczyszczykiewicz"]);
+        check("Cheers,\nTaini Ngata | Customer Success", &["Taini Ngata"]);
+        check("Best regards, John Carter", &["John Carter"]);
+        check("Thanks,\nAnna", &["Anna"]);
+    }
+
+    #[test]
+    fn signoff_negatives() {
+        none("Kind regards");
+        none("Best Regards");
+        none("Best regards,\nThe Acme Team");
+        none("Thanks,\nSupport Team");
+        none("Thanks!\nSent from my iPhone");
+        none("Regards,\nIT Department");
+    }
+
+    // ----- headers ---------------------------------------------------------
+
+    #[test]
+    fn mail_headers() {
+        check("From: Anna Kowalski <anna@x.pl>", &["Anna Kowalski"]);
+        check("To: Bob Brennan <bob@x.com>, Chiamaka Eze <c@x.ng>", &["Bob Brennan", "Chiamaka Eze"]);
+        check("Cc: \"Kowalski, Anna\" <anna@x.pl>", &["Kowalski, Anna"]);
+        check("From: Qxilo Vantrebb <q@x.io>", &["Qxilo Vantrebb"]);
+        check("Von: Jürgen Weiß <jw@example.de>", &["Jürgen Weiß"]);
+        none("From: noreply@github.com");
+        none("From: GitHub <noreply@github.com>");
+        none("To: Sales Team <sales@acme.com>");
+    }
+
+    #[test]
+    fn git_trailers() {
+        check("Author: Søren Kierkegaard <s@x.dk>", &["Søren Kierkegaard"]);
+        check("Signed-off-by: Wei Zhang <wei@example.com>", &["Wei Zhang"]);
+        check("Co-authored-by: Tafadzwa Mlambo-Ncube <t@x.zw>", &["Tafadzwa Mlambo-Ncube"]);
+        check("Reviewed-by: Ngozi Okonjo <n@x.ng>", &["Ngozi Okonjo"]);
+        check("Author: Brixton Quell <bq@x.io>", &["Brixton Quell"]);
+    }
+
+    #[test]
+    fn attendee_lists() {
+        check("Attendees: Priya Patel, Kwame Mensah, Yuki Tanaka", &["Priya Patel", "Kwame Mensah", "Yuki Tanaka"]);
+        check("Participants: Tomasz Nowak; Aroha Wiremu; Lena Fischer", &["Tomasz Nowak", "Aroha Wiremu", "Lena Fischer"]);
+        check("The call was with Priya Patel, Kwabena Osei-Tutu and Yuki Tanaka.", &["Priya Patel", "Kwabena Osei-Tutu", "Yuki Tanaka"]);
+    }
+
+    #[test]
+    fn name_fields() {
+        check("Name: Xochitl Quispe Mamani", &["Xochitl Quispe Mamani"]);
+        check("Full name: Brixton Quell", &["Brixton Quell"]);
+        check("Patient: Oyelaran Babatunde", &["Oyelaran Babatunde"]);
+        check("Customer: Acme GmbH", &[]);
+        check("- name: Build and Test", &[]);
+        check("name: my-service", &[]);
+        check("name: Checkout", &[]);
+    }
+
+    // ----- CSV ---------------------------------------------------------------
+
+    #[test]
+    fn csv_first_last() {
+        let t = "first_name,last_name,email\nZindzi,Mabuza,z@x.za\nQuorra,Vantrebb,q@x.io\n";
+        check(t, &["Zindzi", "Mabuza", "Quorra", "Vantrebb"]);
+    }
+
+    #[test]
+    fn csv_variants() {
+        check("name;email\nBrixton Quell;bq@x.io\nAnna Nowak;a@x.pl", &["Brixton Quell", "Anna Nowak"]);
+        check("Nom,Prénom,Ville\nDUPONT,Jean,Paris\nLefèvre,Élodie,Lyon", &["DUPONT", "Jean", "Lefèvre", "Élodie"]);
+        check("Vorname\tNachname\tStadt\nLukas\tWeber\tBerlin", &["Lukas", "Weber"]);
+        check("id,customer_name,total\n1,\"Osei-Tutu, Kwabena\",10.00", &["Osei-Tutu, Kwabena"]);
+        check("| Name | Email |\n|---|---|\n| Brixton Quell | bq@x.io |", &["Brixton Quell"]);
+    }
+
+    #[test]
+    fn csv_negatives() {
+        // not a name column
+        none("product,price\nVisual Studio Code,0\nDocker Compose,0");
+        // package list with a bare "name" column: single unknown words are not names
+        none("name,version\nserde,1.0\nReact,18");
+        // a blank line ends the table
+        check("first_name,email\nZed,z@x.io\n\nFoo,bar", &["Zed"]);
+    }
+
+    // ----- JSON keys -----------------------------------------------------------
+
+    #[test]
+    fn json_keys() {
+        assert_eq!(key_names("Brixton Quell", "full_name"), ["Brixton Quell"]);
+        assert_eq!(key_names("Zindzi", "first_name"), ["Zindzi"]);
+        assert_eq!(key_names("de la Cruz", "last_name"), ["de la Cruz"]);
+        assert_eq!(key_names("Maria José García López", "name"), ["Maria José García López"]);
+        assert_eq!(key_names("Qxilo Vantrebb", "customer"), ["Qxilo Vantrebb"]);
+        assert_eq!(key_names("Ngozi Okonjo <n@x.ng>", "author"), ["Ngozi Okonjo"]);
+        assert_eq!(key_names("john smith", "customer_name"), ["john smith"]);
+        assert_eq!(key_names("Yuki", "assignee"), ["Yuki"]);
+        assert_eq!(key_names("Dr. Amara Nwosu", "patient"), ["Amara Nwosu"]);
+        assert_eq!(key_names("Lars Ødegård", "employee"), ["Lars Ødegård"]);
+        assert_eq!(key_names("Kwame Mensah", "userName"), ["Kwame Mensah"]);
+        assert_eq!(key_names("王伟", "full_name"), ["王伟"]);
+    }
+
+    #[test]
+    fn json_key_negatives() {
+        assert!(key_names("gpt-4o", "model").is_empty());
+        assert!(key_names("Anna Smith", "model").is_empty());
+        assert!(key_names("user", "role").is_empty());
+        assert!(key_names("get_weather", "name").is_empty());
+        assert!(key_names("Weather Tool", "name").is_empty());
+        assert!(key_names("Calculator", "name").is_empty());
+        assert!(key_names("function", "type").is_empty());
+        assert!(key_names("Acme GmbH", "customer").is_empty());
+        assert!(key_names("cus_8f7a6d", "customer").is_empty());
+        assert!(key_names("search_docs", "tool_name").is_empty());
+        assert!(key_names("Test User", "full_name").is_empty());
+    }
+
+    #[test]
+    fn json_key_other_falls_back_to_text() {
+        let t = "Please email Maria José García López about it.";
+        assert_eq!(key_names(t, "content"), ["Maria José García López"]);
+    }
+
+    #[test]
+    fn inline_json_in_prose() {
+        check(r#"record: {"full_name": "Brixton Quell", "plan": "pro"}"#, &["Brixton Quell"]);
+        check(r#"{"name": "get_weather", "description": "Weather"}"#, &[]);
+    }
+
+    // ----- prose cues ------------------------------------------------------
+
+    #[test]
+    fn intro_cues() {
+        check("Hello, my name is Ahmed Al-Farsi and I need help.", &["Ahmed Al-Farsi"]);
+        check("I'm Olga, the new PM.", &["Olga"]);
+        check("Ich bin Lukas Weber aus Berlin.", &["Lukas Weber"]);
+        check("Bonjour, je m'appelle Léa Martin.", &["Léa Martin"]);
+        check("Hola, me llamo Sofía Gómez.", &["Sofía Gómez"]);
+        check("Ciao, mi chiamo Luca Rossi.", &["Luca Rossi"]);
+        check("Hoi, ik ben Daan Bakker.", &["Daan Bakker"]);
+        check("my name is Brixton Quell", &["Brixton Quell"]);
+        check("hi, my name is ahmed", &["ahmed"]);
+        check("The patient John Doe was admitted.", &["John Doe"]);
+        check("patient Zorblax Quimby reported pain", &["Zorblax Quimby"]);
+    }
+
+    #[test]
+    fn titles() {
+        check("Please ask Mrs. Okafor.", &["Okafor"]);
+        check("Ms Vantrebb will call.", &["Vantrebb"]);
+        check("Prof. Dr. Hans-Jürgen Müller-Lüdenscheidt spoke.", &["Hans-Jürgen Müller-Lüdenscheidt"]);
+        check("M. Dupont est arrivé.", &["M. Dupont"]);
+        check("Mme Lefèvre et Mlle Girard", &["Lefèvre", "Girard"]);
+        check("el Sr. Ramírez y la Sra. Castillo", &["Ramírez", "Castillo"]);
+        check("Dhr. Jansen en Mevr. Visser", &["Jansen", "Visser"]);
+    }
+
+    // ----- shapes ----------------------------------------------------------
+
+    #[test]
+    fn whole_span() {
+        check("Yesterday Maria José García López called.", &["Maria José García López"]);
+        check("I met Pieter van der Berg today.", &["Pieter van der Berg"]);
+        check("Ursula von der Leyen spoke.", &["Ursula von der Leyen"]);
+        check("Ask Juan de la Cruz.", &["Juan de la Cruz"]);
+        check("Leonardo da Vinci painted it.", &["Leonardo da Vinci"]);
+        check("Mohammed bin Salman met Omar al-Bashir.", &["Mohammed bin Salman", "Omar al-Bashir"]);
+        check("Seán O'Brien and Aoife MacNamara", &["Seán O'Brien", "Aoife MacNamara"]);
+        check("Contact Kwabena Osei-Tutu now", &["Kwabena Osei-Tutu"]);
+        check("J. R. Smith and Smith J. attended.", &["J. R. Smith", "Smith J."]);
+        check("Anna's laptop", &["Anna"]);
+    }
+
+    #[test]
+    fn upper_case_family_names() {
+        check("DUPONT Jean a signé.", &["DUPONT Jean"]);
+        check("signed by Jean DUPONT yesterday", &["Jean DUPONT"]);
+        check("Nguyen VAN AN", &["Nguyen VAN AN"]);
+        check("KOWALCZYK Agnieszka", &["KOWALCZYK Agnieszka"]);
+    }
+
+    #[test]
+    fn family_comma_given() {
+        check("Müller, Hans", &["Müller, Hans"]);
+        check("Report by NAKAMURA, Hiroshi on the incident", &["NAKAMURA, Hiroshi"]);
+    }
+
+    #[test]
+    fn structure_generalizes() {
+        // Roster line "Family, Given" with no dictionary word.
+        check("Qorvath, Zindle", &["Qorvath, Zindle"]);
+        check("Hello, World", &[]);
+        check("Paris, France", &[]);
+        // A stop-listed word right after a given name is the family name.
+        check("Please call Luis Zaragoza today.", &["Luis Zaragoza"]);
+        // In a strong position a stop-listed word is tolerated next to a known name.
+        check("Attendees: Samaksh Bose, Priya Sur", &["Samaksh Bose", "Priya Sur"]);
+    }
+
+    #[test]
+    fn world_names() {
+        for n in [
+            "Søren Kierkegaard", "Wei Zhang", "Zhang Wei", "Li Na", "Nguyen Thi Mai", "Tran Van Minh",
+            "Somchai Srisuk", "Budi Santoso", "Siti Rahayu", "Juan dela Cruz", "Maria Santos",
+            "Chukwuemeka Okafor", "Adebayo Ogunleye", "Kwame Mensah", "Abena Owusu", "Wanjiru Kamau",
+            "Abebe Bekele", "Thandiwe Dlamini", "Sipho Ndlovu", "Amina Yusuf", "Mehmet Yılmaz",
+            "Ayşe Kaya", "Reza Hosseini", "Fatemeh Ahmadi", "Priya Sharma", "Arjun Reddy",
+            "Yuki Tanaka", "Hiroshi Sato", "Min-jun Kim", "Kim Min-jun", "Park Ji-hoon", "Seo-yeon Lee",
+            "Olga Ivanova", "Dmitry Smirnov", "Oksana Shevchenko", "Tomasz Nowak", "Jana Nováková",
+            "Nikola Jovanović", "Ana Horvat", "Lars Andersson", "Ingrid Hansen", "Mikko Korhonen",
+            "Guðrún Jónsdóttir", "László Nagy", "Ioana Popescu", "Giorgos Papadopoulos", "Arben Hoxha",
+            "João Silva", "Luiz Oliveira", "Sofía Gómez", "Camila Rodríguez", "José Hernández",
+            "Giulia Rossi", "Pieter Jansen", "Chloé Lefèvre", "Dimitar Ivanov", "Ahmed Hassan",
+            "Youssef El Amrani", "Fatima Benali", "Moshe Cohen", "Oluwaseun Adeyemi", "Ngozi Okafor",
+        ] {
+            let t = format!("Please forward the file to {n} today.");
+            assert_eq!(names(&t), [n], "text: {t:?}");
+        }
+    }
+
+    // ----- negatives -----------------------------------------------------------
+
+    #[test]
+    fn look_alikes_survive() {
+        for t in [
+            "The Quick Brown fox jumps over the lazy dog.",
+            "Open Visual Studio Code and run Docker Compose.",
+            "Restart the Kubernetes Pod in New York.",
+            "Release Notes for March 2024",
+            "Main Street is closed on Monday.",
+            "Acme GmbH and Acme Corp signed.",
+            "Kind regards",
+            "Best Regards",
+            "We met on Tuesday, April 2nd in Paris.",
+            "Berlin is big. Madrid is sunny. London is rainy.",
+            "Will you send it? May I ask? Mark as read.",
+            "Grace period ends in June.",
+            "San Francisco and Santa Clara are in California.",
+            "The Apache Kafka cluster talks to Google Cloud.",
+            "Use Microsoft Teams or Slack.",
+            "Getting Started Guide",
+            "Amazon Web Services and Hugging Face",
+            "Call the Customer Support Team.",
+            "Morgan Stanley and Goldman Sachs reported.",
+            "Hello World from Python",
+            "ChatGPT and Claude are assistants.",
+            "The GitHub Actions workflow failed on Ubuntu.",
+            "See https://github.com/AnnaSmith/repo and anna.smith@example.com",
+            "Der Koch und der Richter.",
+            "Newton's method converges.",
+            "Meeting notes: Q3 Roadmap Review",
+        ] {
+            none(t);
+        }
+    }
+
+    #[test]
+    fn prose_mixed() {
+        check(
+            "Hi Anna,\nI talked to Kwame Mensah about the Docker Compose issue in New York. \
+             He said Yuki will fix it by Monday.\n\nBest regards,\nJohn Carter",
+            &["Anna", "Kwame Mensah", "Yuki", "John Carter"],
+        );
+    }
+
+    #[test]
+    fn spans_are_sorted_and_disjoint() {
+        let t = "From: Anna Kowalski <anna@x.pl>\nHi Anna Kowalski, Anna Kowalski here.";
+        let r = model().find(t, None);
+        for w in r.windows(2) {
+            assert!(w[0].end <= w[1].start);
+        }
+        for x in &r {
+            let s = &t[x.clone()];
+            assert!(!s.ends_with([',', ' ']) && !s.starts_with(' '));
+        }
+    }
+
+    #[test]
+    fn with_extra_lists() {
+        let m = NameModel::builtin().with_extra("Zorblax\n", "Quimby\n", "anna\n");
+        let t = "Zorblax Quimby met Anna.";
+        let got: Vec<&str> = m.find(t, None).into_iter().map(|r| &t[r]).collect();
+        assert_eq!(got, ["Zorblax Quimby"]);
+    }
+
+    #[test]
+    fn no_panic_on_odd_input() {
+        for t in ["", " ", "\n\n", "Mr.", "Dear", "From:", "a,b\n", "\"", "ŁÓDŹ", "Ω", "J.", "O'", "al-", "’s", "é\u{301}"] {
+            let _ = model().find(t, None);
+            let _ = model().find(t, Some("name"));
+        }
+    }
 }

@@ -106,9 +106,21 @@ impl Liveness {
     }
 }
 
+/// Which way a channel flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Towards the provider: detect and transform with the redactor's policy.
+    #[default]
+    Request,
+    /// Towards the client: restore pseudonyms, treat PII the model produced per the
+    /// redactor's [`ResponsePolicy`](super::action::ResponsePolicy).
+    Response,
+}
+
 /// The streaming state of one text channel.
 #[derive(Debug, Default)]
 pub struct Channel {
+    mode: Mode,
     /// Emitted context (at most [`CONTEXT_KEEP`] bytes) followed by pending text.
     text: String,
     /// Start of the pending text in `text`.
@@ -118,9 +130,14 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// A channel with nothing pending.
+    /// A request-direction channel with nothing pending.
     pub fn new() -> Channel {
         Channel::default()
+    }
+
+    /// A channel flowing in `mode`.
+    pub fn with_mode(mode: Mode) -> Channel {
+        Channel { mode, ..Channel::default() }
     }
 
     /// Bytes held back (received but not yet emitted).
@@ -133,13 +150,8 @@ impl Channel {
         self.text.capacity()
     }
 
-    /// Takes a piece of the channel's text; returns the redacted text that is final now.
-    pub fn push(
-        &mut self,
-        redactor: &Redactor,
-        session: &mut Session,
-        piece: &str,
-    ) -> Result<String, Error> {
+    /// Takes a piece of the channel's text; returns the text that is final now.
+    pub fn push(&mut self, redactor: &Redactor, session: &mut Session, piece: &str) -> Result<String, Error> {
         self.text.push_str(piece);
         self.emit(redactor, session, false)
     }
@@ -149,41 +161,27 @@ impl Channel {
         self.emit(redactor, session, true)
     }
 
-    fn emit(
-        &mut self,
-        redactor: &Redactor,
-        session: &mut Session,
-        end: bool,
-    ) -> Result<String, Error> {
-        let engine = redactor.engine();
-        let len = self.text.len();
-        let mut cut = if end {
-            len
+    fn emit(&mut self, redactor: &Redactor, session: &mut Session, end: bool) -> Result<String, Error> {
+        let cut = if end {
+            None
         } else {
-            let live = engine.live_start(&self.text, self.live_floor.max(self.from));
-            self.live_floor = live;
-            let names_hold = if engine.has_names() {
-                hold_for_names(&self.text, self.from)
-            } else {
-                len
-            };
-            live.min(names_hold)
-        };
-        let dets = engine.detect_from(&self.text, self.from, None);
-        let mut out = String::new();
-        let mut last = self.from;
-        for d in &dets {
-            if d.start >= cut {
-                break;
+            let engine = redactor.engine();
+            let policy = redactor.response_policy();
+            let mut cut = self.text.len();
+            if self.mode == Mode::Request || policy.action.is_some() {
+                let live = engine.live_start(&self.text, self.live_floor.max(self.from));
+                self.live_floor = live;
+                cut = cut.min(live);
+                if engine.has_names() && (self.mode == Mode::Request || policy.scans("PERSON")) {
+                    cut = cut.min(hold_for_names(&self.text, self.from));
+                }
             }
-            out.push_str(&self.text[last..d.start]);
-            redactor.apply(d, &self.text[d.start..d.end], session, &mut out)?;
-            last = d.end;
-            cut = cut.max(d.end);
-        }
-        if last < cut {
-            out.push_str(&self.text[last..cut]);
-        }
+            if self.mode == Mode::Response && policy.restore {
+                cut = cut.min(super::restore::token_hold(&self.text, self.from));
+            }
+            Some(cut)
+        };
+        let (out, cut) = render(redactor, session, &self.text, self.from, cut, self.mode)?;
         self.from = cut;
         // Keep a bounded tail of emitted text as context.
         let keep_from = super::floor_char(&self.text, cut.saturating_sub(CONTEXT_KEEP));
@@ -194,6 +192,81 @@ impl Channel {
         }
         Ok(out)
     }
+}
+
+enum Item {
+    Detection(super::Detection),
+    Restore(std::ops::Range<usize>, String),
+}
+
+impl Item {
+    fn range(&self) -> std::ops::Range<usize> {
+        match self {
+            Item::Detection(d) => d.start..d.end,
+            Item::Restore(r, _) => r.clone(),
+        }
+    }
+}
+
+/// Renders `text[from..]` up to `cut` (the whole text when `None`): detections are
+/// transformed and, in answers, known pseudonyms restored. An item that starts before
+/// the cut is final, so the cut moves past its end. Returns the output and the cut.
+pub(crate) fn render(
+    redactor: &Redactor,
+    session: &mut Session,
+    text: &str,
+    from: usize,
+    cut: Option<usize>,
+    mode: Mode,
+) -> Result<(String, usize), Error> {
+    let policy = redactor.response_policy();
+    let mut cut = cut.unwrap_or(text.len());
+    let mut items = Vec::new();
+    if mode == Mode::Response && policy.restore {
+        for t in super::restore::find_tokens(&text[from..]) {
+            if let Some(orig) = session.original(&t.canonical) {
+                items.push(Item::Restore(t.range.start + from..t.range.end + from, orig.to_string()));
+            }
+        }
+    }
+    if mode == Mode::Request || policy.action.is_some() {
+        let tokens = items.len();
+        for d in redactor.engine().detect_from(text, from, None) {
+            let clash = items[..tokens].iter().any(|t| {
+                let r = t.range();
+                d.start < r.end && r.start < d.end
+            });
+            if !clash && (mode == Mode::Request || policy.scans(&d.entity)) {
+                items.push(Item::Detection(d));
+            }
+        }
+        items.sort_by_key(|i| i.range().start);
+    }
+    let mut out = String::with_capacity(cut.saturating_sub(from) + 16);
+    let mut last = from;
+    for item in &items {
+        let r = item.range();
+        if r.start >= cut {
+            break;
+        }
+        out.push_str(&text[last..r.start]);
+        match item {
+            Item::Restore(_, orig) => out.push_str(orig),
+            Item::Detection(d) => {
+                let action = match mode {
+                    Mode::Request => redactor.action_for(d),
+                    Mode::Response => redactor.response_action(),
+                };
+                redactor.apply_action(action, d, &text[r.clone()], session, &mut out)?;
+            }
+        }
+        last = r.end;
+        cut = cut.max(last);
+    }
+    if last < cut {
+        out.push_str(&text[last..cut]);
+    }
+    Ok((out, cut))
 }
 
 /// Where pending text must be held for the name model: the start of the last
