@@ -41,9 +41,14 @@ pub struct FilterDef {
     /// A bounded regular expression. Exactly one of `pattern` and `detector` is set.
     #[serde(default)]
     pub pattern: Option<String>,
-    /// A built-in detector instead of a pattern: `"names"` (the PERSON model).
+    /// A built-in detector instead of a pattern: `"names"` (the PERSON model) or
+    /// `"field"` (values under the field names in `fields`).
     #[serde(default)]
     pub detector: Option<String>,
+    /// For `detector = "field"`: the field names (JSON keys, `Label:` lines, CSV headers);
+    /// a leading `*` matches as a suffix.
+    #[serde(default)]
+    pub fields: Vec<String>,
     #[serde(default)]
     pub validator: Option<String>,
     #[serde(default)]
@@ -79,6 +84,8 @@ pub(crate) enum Kind {
     Pattern { has_value_group: bool },
     /// The PERSON name model.
     Names,
+    /// Values under field names.
+    Field,
 }
 
 /// A filter ready to run.
@@ -102,6 +109,7 @@ pub struct Filter {
     pub(crate) context_window: usize,
     pub(crate) context_required: bool,
     pub(crate) pattern: Option<String>,
+    pub(crate) fields: Vec<String>,
 }
 
 impl Filter {
@@ -181,7 +189,13 @@ pub(crate) fn prepare(
             (Kind::Pattern { has_value_group }, max_len)
         }
         (None, Some(d)) if d == "names" => (Kind::Names, super::person::NameModel::MAX_LEN),
-        (None, Some(d)) => return Err(err(format!("unknown detector {d:?} (known: \"names\")"))),
+        (None, Some(d)) if d == "field" => {
+            if def.fields.is_empty() {
+                return Err(err("a field detector needs `fields`".into()));
+            }
+            (Kind::Field, super::fields::MAX_VALUE)
+        }
+        (None, Some(d)) => return Err(err(format!("unknown detector {d:?} (known: \"names\", \"field\")"))),
         _ => return Err(err("set exactly one of `pattern` and `detector`".into())),
     };
     if def.examples.is_empty() {
@@ -207,6 +221,7 @@ pub(crate) fn prepare(
         context_window: def.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW),
         context_required: def.context_required,
         pattern: def.pattern,
+        fields: def.fields,
     })
 }
 

@@ -18,6 +18,7 @@
 
 mod action;
 mod allow;
+mod fields;
 pub mod filter;
 pub mod json;
 pub mod person;
@@ -52,6 +53,7 @@ pub const BUILTIN_FILTERS: &[(&str, &str)] = &[
     ("network.toml", include_str!("../../filters/network.toml")),
     ("personal.toml", include_str!("../../filters/personal.toml")),
     ("names.toml", include_str!("../../filters/names.toml")),
+    ("fields.toml", include_str!("../../filters/fields.toml")),
     ("secrets.toml", include_str!("../../filters/secrets.toml")),
     ("allow.toml", include_str!("../../filters/allow.toml")),
 ];
@@ -209,8 +211,18 @@ impl EngineBuilder {
         let mut starts: Vec<Vec<PatternID>> = vec![Vec::new(); 256];
         let mut max_by_byte = [0usize; 256];
         let mut names_filter = None;
+        let mut fields = fields::FieldMatcher::default();
         for (i, f) in filters.iter().enumerate() {
             match f.kind {
+                Kind::Field => {
+                    for name in &f.fields {
+                        fields.add(name, i).map_err(|message| Error::Filter {
+                            source: f.source.to_string(),
+                            id: Some(f.id.to_string()),
+                            message,
+                        })?;
+                    }
+                }
                 Kind::Pattern { .. } => {
                     let pattern = f.pattern.as_deref().unwrap_or_default();
                     let pid = PatternID::new_unchecked(patterns.len());
@@ -266,6 +278,7 @@ impl EngineBuilder {
             pattern_filter,
             starts,
             live,
+            fields,
             regex,
             names: names.map(|m| (names_filter.unwrap_or(0), m)),
             allow,
@@ -283,6 +296,7 @@ pub struct Engine {
     /// First byte -> the patterns whose matches can start with it (for retries).
     starts: Vec<Vec<PatternID>>,
     live: stream::Liveness,
+    fields: fields::FieldMatcher,
     regex: Regex,
     names: Option<(usize, NameModel)>,
     allow: AllowList,
@@ -336,6 +350,11 @@ impl Engine {
         self.live.live_start(text, from)
     }
 
+    /// Whether field filters (values under `Label:` lines, JSON keys, CSV columns) exist.
+    pub fn has_fields(&self) -> bool {
+        !self.fields.is_empty()
+    }
+
     /// Whether the PERSON name model is enabled.
     pub fn has_names(&self) -> bool {
         self.names.is_some()
@@ -381,23 +400,87 @@ impl Engine {
                 },
             }
         }
-        if let Some((fi, model)) = &self.names {
-            let f = &self.filters[*fi];
-            for r in model.find(text, key) {
-                if r.start < from || self.allow.allows(&f.entity, &text[r.clone()]) {
-                    continue;
+        self.field_detections(text, from, key, None, &mut found);
+        self.name_detections(text, from, key, &mut found);
+        resolve_overlaps(&self.filters, found)
+    }
+
+    /// Values under field names (only filter `only`, if given).
+    fn field_detections(&self, text: &str, from: usize, key: Option<&str>, only: Option<usize>, found: &mut Vec<Detection>) {
+        if self.fields.is_empty() {
+            return;
+        }
+        let mut cands = Vec::new();
+        self.fields.find(text, from, key, &mut cands);
+        for (fi, r) in cands {
+            let f = &self.filters[fi];
+            let value = &text[r.clone()];
+            if only.is_some_and(|o| o != fi)
+                || !fields::plausible(&f.entity, value)
+                || f.validator.as_ref().is_some_and(|v| !v.check(value))
+                || self.allow.allows(&f.entity, value)
+            {
+                continue;
+            }
+            found.push(Detection {
+                start: r.start,
+                end: r.end,
+                entity: f.entity.clone(),
+                filter: f.id.clone(),
+                filter_index: fi,
+                validated: true,
+            });
+        }
+    }
+
+    /// Names from the name model.
+    fn name_detections(&self, text: &str, from: usize, key: Option<&str>, found: &mut Vec<Detection>) {
+        let Some((fi, model)) = &self.names else { return };
+        let f = &self.filters[*fi];
+        for r in model.find(text, key) {
+            if r.start < from || self.allow.allows(&f.entity, &text[r.clone()]) {
+                continue;
+            }
+            found.push(Detection {
+                start: r.start,
+                end: r.end,
+                entity: f.entity.clone(),
+                filter: f.id.clone(),
+                filter_index: *fi,
+                validated: false,
+            });
+        }
+    }
+
+    /// What filter `fi` finds in `text` on its own, without the others competing for
+    /// the same bytes (for `filters check`).
+    pub fn detect_filter(&self, text: &str, fi: usize) -> Vec<Detection> {
+        let mut found = Vec::new();
+        match self.filters[fi].kind {
+            Kind::Names => self.name_detections(text, 0, None, &mut found),
+            Kind::Field => self.field_detections(text, 0, None, Some(fi), &mut found),
+            Kind::Pattern { .. } => {
+                let Some(pid) = self.pattern_filter.iter().position(|&f| f == fi) else { return found };
+                let pid = PatternID::new_unchecked(pid);
+                let mut scan = Scan { text, caps: None };
+                let mut pos = 0;
+                while pos < text.len() {
+                    let input = Input::new(text).range(pos..).anchored(Anchored::Pattern(pid));
+                    match self.regex.search(&input) {
+                        Some(m) => match self.candidate(&mut scan, pid, pos, m.end()) {
+                            Verdict::Accept(d) => {
+                                found.push(d);
+                                pos = m.end();
+                            }
+                            Verdict::Allowed => pos = m.end(),
+                            Verdict::Reject => pos = next_char(text, pos),
+                        },
+                        None => pos = next_char(text, pos),
+                    }
                 }
-                found.push(Detection {
-                    start: r.start,
-                    end: r.end,
-                    entity: f.entity.clone(),
-                    filter: f.id.clone(),
-                    filter_index: *fi,
-                    validated: false,
-                });
             }
         }
-        resolve_overlaps(&self.filters, found)
+        found
     }
 
     /// Tries every other pattern anchored at `start`; returns the best accepted one.
@@ -595,6 +678,9 @@ mod tests;
 /// problems found (empty when the filter is sound). Used by `veilgate filters check` and
 /// the test suite.
 pub fn check_filter(engine: &Engine, f: &Filter) -> Vec<String> {
+    let Some(fi) = engine.filters().iter().position(|g| g.id == f.id) else {
+        return vec![format!("filter {} is not in this engine", f.id)];
+    };
     let mut problems = Vec::new();
     let show = |dets: &[Detection], text: &str| {
         dets.iter()
@@ -604,28 +690,23 @@ pub fn check_filter(engine: &Engine, f: &Filter) -> Vec<String> {
     };
     for ex in &f.examples {
         let (text, span) = filter::parse_example(ex);
-        let dets = engine.detect(&text);
-        let hit = dets
-            .iter()
-            .any(|d| d.filter == f.id && span.is_none_or(|(s, e)| (d.start, d.end) == (s, e)));
-        if !hit {
-            let want = span.map_or_else(
-                || "a detection".to_string(),
-                |(s, e)| format!("{:?}", &text[s..e]),
-            );
-            problems.push(format!(
-                "example {ex:?}: expected {want}, got [{}]",
-                show(&dets, &text)
-            ));
+        let alone = engine.detect_filter(&text, fi);
+        let hit = |d: &Detection| span.is_none_or(|(s, e)| (d.start, d.end) == (s, e));
+        let want = || span.map_or_else(|| "a detection".to_string(), |(s, e)| format!("{:?}", &text[s..e]));
+        if !alone.iter().any(hit) {
+            problems.push(format!("example {ex:?}: the filter alone should find {}, found [{}]", want(), show(&alone, &text)));
+            continue;
+        }
+        // With every filter competing, the value must still be taken as this entity.
+        let all = engine.detect(&text);
+        if !all.iter().any(|d| d.entity == f.entity && hit(d)) {
+            problems.push(format!("example {ex:?}: the engine should find {} as {}, found [{}]", want(), f.entity, show(&all, &text)));
         }
     }
     for ex in &f.negative_examples {
-        let dets = engine.detect(ex);
-        if dets.iter().any(|d| d.filter == f.id) {
-            problems.push(format!(
-                "negative example {ex:?} matched: [{}]",
-                show(&dets, ex)
-            ));
+        let alone = engine.detect_filter(ex, fi);
+        if !alone.is_empty() {
+            problems.push(format!("negative example {ex:?} matched: [{}]", show(&alone, ex)));
         }
     }
     problems

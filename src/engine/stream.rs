@@ -175,6 +175,9 @@ impl Channel {
                 if engine.has_names() && (self.mode == Mode::Request || policy.scans("PERSON")) {
                     cut = cut.min(hold_for_names(&self.text, self.from));
                 }
+                if engine.has_fields() {
+                    cut = cut.min(hold_for_fields(&self.text, self.from));
+                }
             }
             if self.mode == Mode::Response && policy.restore {
                 cut = cut.min(super::restore::token_hold(&self.text, self.from));
@@ -281,4 +284,17 @@ fn hold_for_names(text: &str, from: usize) -> usize {
         Some(i) => window + i + 1,
         None => window,
     }
+}
+
+/// Where pending text must be held for field filters: the start of the last (unfinished)
+/// line while it may still be, or is, a `Label: value` line.
+fn hold_for_fields(text: &str, from: usize) -> usize {
+    let line_start = text.rfind('\n').map_or(0, |i| i + 1).max(from);
+    let line = &text[line_start..];
+    let limit = super::fields::MAX_VALUE + 48;
+    let maybe_label = match line.find([':', '=']) {
+        None => line.len() <= 48,
+        Some(i) => i <= 48 && line.len() <= limit,
+    };
+    if maybe_label { line_start } else { text.len() }
 }

@@ -32,6 +32,7 @@
 //! | `nir` | French NIR (numéro de sécurité sociale): structure + key 97 - (n mod 97) |
 //! | `codice_fiscale` | Italian codice fiscale with its control character |
 //! | `address` | street address candidate whose words are not common prose/tech words |
+//! | `secret` | an assigned API key or token: `password` checks, >= 8 chars, entropy >= 3.0 |
 //! | `pem` | a whole PEM private-key block: matching BEGIN/END labels, a base64 body of real length |
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -63,6 +64,9 @@ pub enum Validator {
     CodiceFiscale,
     Address,
     PemPrivateKey,
+    /// An assigned API key / token / secret: the `password` checks plus entropy >= 3.0
+    /// bits/char and at least 8 characters.
+    Secret,
 }
 
 impl Validator {
@@ -109,11 +113,12 @@ impl Validator {
             "codice_fiscale" | "it_fiscal_code" => Validator::CodiceFiscale,
             "address" => Validator::Address,
             "pem" | "pem_private_key" => Validator::PemPrivateKey,
+            "secret" => Validator::Secret,
             other => {
                 return Err(format!(
                     "unknown validator `{other}` (known: luhn, iban, us_ssn, ipv4, ipv6, mac, phone, \
                      email, email_obfuscated, date, jwt, entropy(<min>), not_placeholder, password, \
-                     aws_access_key, dni, bsn, nino, de_tax_id, nir, codice_fiscale, address, pem)"
+                     aws_access_key, dni, bsn, nino, de_tax_id, nir, codice_fiscale, address, pem, secret)"
                 ));
             }
         })
@@ -145,6 +150,11 @@ impl Validator {
             Validator::CodiceFiscale => check_codice_fiscale(value),
             Validator::Address => check_address(value),
             Validator::PemPrivateKey => check_pem(value),
+            Validator::Secret => {
+                value.trim().chars().count() >= 8
+                    && check_password(value)
+                    && shannon_entropy(value.trim()) >= 3.0
+            }
         }
     }
 }
@@ -305,7 +315,7 @@ fn check_card(value: &str) -> bool {
             _ => return false,
         }
     }
-    if !(13..=19).contains(&d.len()) || all_same(&d) || is_sequential(&d) {
+    if !(12..=19).contains(&d.len()) || all_same(&d) || is_sequential(&d) {
         return false;
     }
     if !luhn(&d) {
@@ -324,14 +334,17 @@ fn check_card(value: &str) -> bool {
             30 | 36 | 38 | 39 => (14..=19).contains(&len), // Diners
             _ => false,
         },
-        2 => (2221..=2720).contains(&p4) && len == 16, // Mastercard 2-series
+        // Mastercard 2-series; legacy 15-digit JCB 2131
+        2 => (2221..=2720).contains(&p4) && len == 16 || p4 == 2131 && len == 15,
+        // legacy 15-digit JCB 1800
+        1 => p4 == 1800 && len == 15,
         5 => match p2 {
             51..=55 => len == 16,                     // Mastercard
-            50 | 56..=59 => (16..=19).contains(&len), // Maestro
+            50 | 56..=59 => (12..=19).contains(&len), // Maestro
             _ => false,
         },
-        // Discover 6011 / 644-649 / 65, UnionPay 62, Maestro 6x
-        6 => (16..=19).contains(&len),
+        // Discover 6011 / 644-649 / 65, UnionPay 62 (16-19); Maestro 6x (12-19)
+        6 => (16..=19).contains(&len) || (12..=15).contains(&len) && matches!(p2, 63 | 67),
         _ => false,
     }
 }
@@ -712,7 +725,13 @@ fn phone_shape(v: &str) -> Option<PhoneShape> {
                 seps_in_row = 0;
                 continue;
             }
-            b'(' => opens += 1,
+            b'(' => {
+                opens += 1;
+                // "(+49) 30 ...": a plus sign may open the parenthesis.
+                if b.get(i + 1) == Some(&b'+') && groups.is_empty() && cur.is_empty() {
+                    i += 1;
+                }
+            }
             b')' => {
                 if opens == 0 {
                     return None;
@@ -835,6 +854,21 @@ fn check_phone(value: &str) -> bool {
     if shape.plus {
         return international(&all);
     }
+    // Country code in parentheses without "+": "(351) 968 301 661", "(0049) 30 1234567".
+    if let Some(inner) = v.strip_prefix('(').and_then(|r| r.split(')').next()) {
+        let inner = inner.trim_start_matches('+');
+        let inner = inner.strip_prefix("00").unwrap_or(inner);
+        if (1..=3).contains(&inner.len()) && inner.bytes().all(|b| b.is_ascii_digit()) {
+            let d = if all.starts_with(&[0, 0]) {
+                &all[2..]
+            } else {
+                &all[..]
+            };
+            if inner != "0" && known_calling_code(d) && international(d) && shape.groups.len() > 2 {
+                return true;
+            }
+        }
+    }
     if all.len() > 2 && all[0] == 0 && all[1] == 0 {
         return international(&all[2..]);
     }
@@ -842,6 +876,16 @@ fn check_phone(value: &str) -> bool {
         return false;
     }
     national(&shape.groups, &all)
+}
+
+/// The number starts with a calling code of the table (not just any 1-3 digits).
+fn known_calling_code(d: &[u8]) -> bool {
+    (1..=3).any(|n| {
+        d.len() > n && {
+            let cc: String = d[..n].iter().map(|x| char::from(b'0' + x)).collect();
+            CALLING_CODES.iter().any(|(c, _, _)| *c == cc)
+        }
+    })
 }
 
 fn international(d: &[u8]) -> bool {
@@ -880,11 +924,12 @@ fn national(groups: &[Vec<u8>], all: &[u8]) -> bool {
         return false;
     }
     if all[0] == 0 {
-        // Trunk prefix (EU, UK): 9-12 digits. 4-4-4 is how card numbers are written, not phones.
+        // Trunk prefix (EU, UK): 9-13 digits (Austria and Germany go up to 13).
+        // 4-4-4 is how card numbers are written, not phones.
         if lens == [4, 4, 4] {
             return false;
         }
-        return (9..=12).contains(&n) && all[1] != 0;
+        return (9..=13).contains(&n) && all[1] != 0;
     }
     if n == 11 && all[0] == 1 {
         return match lens.as_slice() {
@@ -906,10 +951,10 @@ fn national(groups: &[Vec<u8>], all: &[u8]) -> bool {
     }
     if n == 9 && all[0] >= 2 {
         // ES / PT / PL and similar closed 9-digit plans. Three groups of three digits is also
-        // how tables of small numbers look ("521 972 380"), so that grouping counts only for
-        // Spanish mobiles (6, 7) and Spanish landlines / Portuguese mobiles (9).
+        // how tables of small numbers look ("521 972 380"): accepted all the same (PT and PL
+        // landlines and mobiles are written that way); round numbers were rejected above.
         if lens == [3, 3, 3] {
-            return matches!(all[0], 6 | 7 | 9);
+            return all[0] >= 2;
         }
         return matches!(
             lens.as_slice(),
@@ -1501,43 +1546,42 @@ fn check_password(value: &str) -> bool {
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
             && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
     };
-    if v.contains('.') && v.split('.').all(ident) {
-        let first = v.split('.').next().unwrap_or("").to_ascii_lowercase();
-        if matches!(
-            first.as_str(),
-            "os" | "process"
-                | "config"
-                | "settings"
-                | "self"
-                | "this"
-                | "args"
-                | "env"
-                | "cfg"
-                | "options"
-                | "opts"
-                | "params"
-                | "request"
-                | "req"
-                | "credentials"
-                | "creds"
-                | "secrets"
-                | "props"
-                | "user"
-                | "form"
-                | "data"
-                | "conf"
-                | "app"
-                | "ctx"
-        ) || v.split('.').count() >= 3
-        {
-            return false;
-        }
+    // Code references: os.environ, process.env.DB_PASSWORD, config.password,
+    // getpass.getpass, request.headers.get: a dotted chain of identifiers.
+    // Random tokens also have dots (`ya29.a0AfH6...`), but their segments mix digits into
+    // the letters; code identifiers carry digits at most at the end (`python3`, `v2`).
+    let wordy = |seg: &str| {
+        let t = seg.trim_end_matches(|c: char| c.is_ascii_digit());
+        ident(seg) && !t.bytes().any(|c| c.is_ascii_digit())
+    };
+    if v.contains('.') && v.split('.').all(wordy) {
+        return false;
     }
     // An ALL_CAPS identifier is an environment variable name (`password=DB_PASSWORD`).
     if b.len() >= 4
         && b.iter()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
         && b.contains(&b'_')
+    {
+        return false;
+    }
+    // Prose after a "Password:" label ("Reset your password: click the link below"):
+    // several words, one of them a function word. Passphrases ("correct horse battery
+    // staple") have none.
+    const PROSE_WORDS: &[&str] = &[
+        "the", "a", "an", "to", "of", "for", "and", "or", "is", "are", "be", "your", "my", "our",
+        "this", "that", "here", "below", "above", "click", "see", "please", "link", "not", "no",
+        "will", "must", "should", "can", "with", "on", "in", "at", "by", "from", "via", "if",
+        "then", "enter", "type", "use", "reset", "forgot", "provided", "required", "sent",
+    ];
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if words.len() >= 2
+        && words.iter().any(|w| {
+            PROSE_WORDS.contains(
+                &w.to_ascii_lowercase()
+                    .trim_matches(|c: char| !c.is_ascii_alphanumeric()),
+            )
+        })
     {
         return false;
     }
@@ -1928,11 +1972,95 @@ const ADDRESS_STOPWORDS: &[&str] = &[
     "euro",
     "uhr",
     "beispiel",
+    "bring",
+    "ring",
+    "wiring",
+    "hiring",
+    "tiering",
+    "storing",
+    "exploring",
+    "mentoring",
+    "refactoring",
+    "authoring",
+    "coloring",
+    "colouring",
+    "gathering",
+    "recurring",
+    "measuring",
+    "featuring",
+    "securing",
+    "restoring",
+    "comparing",
+    "preparing",
+    "declaring",
+    "pairing",
+    "repairing",
+    "caring",
+    "hearing",
+    "wearing",
+    "bearing",
+    "steering",
+    "centering",
+    "clearing",
+    "buffering",
+    "tutoring",
+    "notepad",
+    "different",
+    "feature",
+    "design",
+    "travel",
+    "destinations",
+    "user",
+    "users",
+    "code",
+    "release",
+    "sprint",
+    "week",
+    "days",
+    "hours",
+    "minutes",
+    "years",
+    "months",
+    "times",
+    "nature",
+    "science",
+    "figure",
+    "table",
+    "handler",
+    "router",
+];
+
+/// Street-type words that may open an address without a house number ("rue de Hubert").
+const STREET_LEADS: &[&str] = &[
+    "rue",
+    "avenue",
+    "boulevard",
+    "chemin",
+    "impasse",
+    "allée",
+    "quai",
+    "calle",
+    "avenida",
+    "via",
+    "viale",
+    "piazza",
+    "corso",
+    "rua",
+    "ul.",
+    "ulica",
+    "al.",
+    "aleja",
+    "plac",
 ];
 
 fn check_address(value: &str) -> bool {
     let v = value.trim();
     if v.len() < 6 {
+        return false;
+    }
+    // A house number, or a street-type word first: "see the attached form" is no address.
+    let first = v.split_whitespace().next().unwrap_or("").to_lowercase();
+    if !v.bytes().any(|b| b.is_ascii_digit()) && !STREET_LEADS.contains(&first.as_str()) {
         return false;
     }
     let mut words = 0;
@@ -1943,20 +2071,17 @@ fn check_address(value: &str) -> bool {
         }
         words += 1;
         let lower = w.to_lowercase();
-        if ADDRESS_STOPWORDS.contains(&lower.as_str()) {
+        // All-caps tokens are state codes and postcodes ("IN 02082", "OR", "SW1A 2AA").
+        let all_caps = w.len() <= 4
+            && w.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !all_caps && ADDRESS_STOPWORDS.contains(&lower.as_str()) {
             // Lower-case particles are legit inside FR/ES/IT/NL/DE street names ("rue de la Paix",
             // "Via dei Mille", "Am Markt"); only capitalised or English stopwords count.
             let allowed_particle =
                 matches!(lower.as_str(), "a" | "in" | "am" | "of" | "the" | "and")
                     && w.chars().next().is_some_and(char::is_lowercase);
             if !allowed_particle {
-                return false;
-            }
-        }
-        // German/Dutch "-ring" compounds collide with English gerunds (String, Monitoring).
-        if lower.len() > 4 && lower.ends_with("ring") {
-            let before = lower.as_bytes()[lower.len() - 5];
-            if matches!(before, b'a' | b'e' | b'i' | b'o' | b'u' | b't' | b'p') {
                 return false;
             }
         }
@@ -2029,6 +2154,9 @@ mod tests {
             "38520000023237",
             "6200000000000005",
             "4222222222222",
+            "213119935181900",
+            "180012345678905",
+            "502009281598",
         ] {
             assert!(l.check(ok), "{ok}");
         }
@@ -2196,6 +2324,9 @@ mod tests {
             "+32 470 12 34 56",
             "4155552671",
             "+49 030 1234567",
+            "(351) 968 301 661",
+            "533 186 091",
+            "02239 09960 308",
             "(555) 123-4567",
             "123-456-7891",
             "+1-012-345-6789",
@@ -2410,6 +2541,23 @@ mod tests {
     }
 
     #[test]
+    fn secrets() {
+        let s = v("secret");
+        assert!(s.check("3f9a7c1e8b2d4f6a0c5e9b7d1f3a8c2e"));
+        assert!(s.check("u7T!kq2-Zx9wLp4R"));
+        for bad in [
+            "request.headers.get",
+            "changeme",
+            "true",
+            "aaaaaaaabbbbbbbb",
+            "${SECRET}",
+            "short1",
+        ] {
+            assert!(!s.check(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn aws_keys() {
         let a = v("aws_access_key");
         assert!(a.check("AKIAZ7QK2M4PLX9RT3VB"));
@@ -2495,9 +2643,12 @@ mod tests {
             "Am Markt 3",
             "Via dei Mille 5, 00185 Roma",
             "Kaiserring 4",
+            "8426 Mccarthy Knolls Suite 321, East Jesse, IN 02082",
+            "Studio 6\nSam Extension",
         ] {
             assert!(a.check(ok), "{ok}");
         }
+        assert!(!a.check("see the attached form"));
         for bad in [
             "3 Best Way",
             "2 The Road",
