@@ -23,3 +23,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 pub mod engine;
+#[cfg(feature = "redact")]
+pub mod provider;
+#[cfg(feature = "redact")]
+pub mod redact;

@@ -13,7 +13,8 @@
 //! - a look-alike survives when it appears exactly as often as in the input.
 //!
 //! `VEILGATE_CORPUS_DUMP=path` writes the corpus as JSON lines;
-//! `VEILGATE_QUALITY_VERBOSE=1` prints the example misses even when the test passes.
+//! `VEILGATE_QUALITY_VERBOSE=1` prints the example misses even when the test passes;
+//! `VEILGATE_QUALITY_MISSES=path` writes every miss as a JSON line.
 
 mod corpus;
 
@@ -372,6 +373,36 @@ fn detection_quality_on_seeded_corpus() {
             println!("  {class:<34} {lost}/{total}  {}", ex.join(", "));
         }
     }
+    if let Ok(path) = std::env::var("VEILGATE_QUALITY_MISSES") {
+        // every miss as a JSON line: for triage by the filter authors
+        let lines: Vec<String> = misses
+            .iter()
+            .map(|m| {
+                let din =
+                    corpus::decoded(m.item.format, m.item.input.as_bytes()).unwrap_or_default();
+                let how = match &m.outcome {
+                    Outcome::Partial(left) => format!("partial: {left}"),
+                    _ => "leaked".to_string(),
+                };
+                let fields = [
+                    ("item", m.item_no.to_string()),
+                    ("entity", m.entity.to_string()),
+                    ("kind", m.item.kind.to_string()),
+                    ("format", format!("{:?}", m.item.format)),
+                    ("value", m.value.clone()),
+                    ("outcome", how),
+                    ("context", context(&din, &m.value, 60)),
+                ];
+                let kv: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| format!("{k:?}:{}", json_str(v)))
+                    .collect();
+                format!("{{{}}}", kv.join(","))
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write misses");
+        println!("{} misses written to {path}", misses.len());
+    }
     for (no, e) in errors.iter().take(10) {
         println!(
             "item {no} ({}/{:?}): {e}",
@@ -524,4 +555,18 @@ fn corpus_is_deterministic_and_self_consistent() {
             it.kind
         );
     }
+}
+
+fn json_str(v: &str) -> String {
+    let mut out = String::from("\"");
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

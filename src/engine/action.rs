@@ -238,9 +238,18 @@ impl Redactor {
 
     /// Restores pseudonyms in an answer and treats PII the model produced, per the
     /// response policy.
-    pub fn respond_str<'a>(&self, text: &'a str, session: &mut Session) -> Result<Cow<'a, str>, Error> {
-        let (out, _) = super::stream::render(self, session, text, 0, None, super::stream::Mode::Response)?;
-        Ok(if out == text { Cow::Borrowed(text) } else { Cow::Owned(out) })
+    pub fn respond_str<'a>(
+        &self,
+        text: &'a str,
+        session: &mut Session,
+    ) -> Result<Cow<'a, str>, Error> {
+        let (out, _) =
+            super::stream::render(self, session, text, 0, None, super::stream::Mode::Response)?;
+        Ok(if out == text {
+            Cow::Borrowed(text)
+        } else {
+            Cow::Owned(out)
+        })
     }
 
     /// Applies `action` to every entity (per-entity settings still win).

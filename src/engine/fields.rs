@@ -75,11 +75,20 @@ impl FieldMatcher {
         if name.trim().contains(' ') {
             return None;
         }
-        self.suffix.iter().find(|(s, _)| n.ends_with(s.as_str())).map(|(_, f)| *f)
+        self.suffix
+            .iter()
+            .find(|(s, _)| n.ends_with(s.as_str()))
+            .map(|(_, f)| *f)
     }
 
     /// Candidate (filter, value range) pairs in `text` at or after `from`.
-    pub(crate) fn find(&self, text: &str, from: usize, key: Option<&str>, out: &mut Vec<(usize, Range<usize>)>) {
+    pub(crate) fn find(
+        &self,
+        text: &str,
+        from: usize,
+        key: Option<&str>,
+        out: &mut Vec<(usize, Range<usize>)>,
+    ) {
         if let Some(f) = key.and_then(|k| self.lookup(k)) {
             if let Some(r) = trim_value(text, 0, text.len()) {
                 if r.start >= from {
@@ -100,7 +109,8 @@ impl FieldMatcher {
                 if end > from {
                     for (i, cell) in cells(line, *delim).enumerate() {
                         if let Some(Some(f)) = cols.get(i) {
-                            if let Some(r) = trim_value(text, start + cell.start, start + cell.end) {
+                            if let Some(r) = trim_value(text, start + cell.start, start + cell.end)
+                            {
                                 if r.start >= from {
                                     out.push((*f, r));
                                 }
@@ -121,6 +131,39 @@ impl FieldMatcher {
             }
             start = end + 1;
         }
+    }
+
+    /// Streaming: where pending text must be held so a `Label: value` line is seen
+    /// whole. The unfinished last line is held while it may still become, or is, a
+    /// labelled line of a known field; `text.len()` otherwise.
+    pub(crate) fn hold(&self, text: &str, from: usize) -> usize {
+        let line_start = text.rfind('\n').map_or(0, |i| i + 1).max(from);
+        let line = &text[line_start..];
+        if line.len() > MAX_LABEL + MAX_VALUE + 8 {
+            return text.len();
+        }
+        let t = line.trim_start_matches([' ', '\t', '>', '-', '*', '#', '{', '[', ',']);
+        let held = match t.find([':', '=']) {
+            Some(sep) => self
+                .lookup(t[..sep].trim().trim_matches(['"', '\'']))
+                .is_some(),
+            None => {
+                let label = t.trim_matches(['"', '\'']);
+                let n = normalize(label);
+                if label.len() > MAX_LABEL {
+                    false
+                } else if !label.contains(' ') {
+                    // An identifier so far (`DB_PASS`, `Date`): it may still become one.
+                    label
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || "_-.".contains(c))
+                } else {
+                    // A phrase: only while it is the start of a known field name.
+                    self.exact.keys().any(|k| k.starts_with(&n))
+                }
+            }
+        };
+        if held { line_start } else { text.len() }
     }
 
     /// A header row: delimited cells, at least one of which is a field name.
@@ -149,14 +192,21 @@ impl FieldMatcher {
 
     /// `Label: value`, `LABEL=value`, `"label": "value"` at the start of a line.
     fn labelled(&self, line: &str) -> Option<(usize, Range<usize>)> {
-        let lead = line.len() - line.trim_start_matches([' ', '\t', '>', '-', '*', '#', '{', '[', ',']).len();
+        let lead = line.len()
+            - line
+                .trim_start_matches([' ', '\t', '>', '-', '*', '#', '{', '[', ','])
+                .len();
         let rest = &line[lead..];
         let sep = rest.find([':', '='])?;
         if sep == 0 || sep > MAX_LABEL + 2 {
             return None;
         }
         let label = rest[..sep].trim().trim_matches(['"', '\'']);
-        if label.is_empty() || !label.chars().all(|c| c.is_alphanumeric() || " _-./".contains(c)) {
+        if label.is_empty()
+            || !label
+                .chars()
+                .all(|c| c.is_alphanumeric() || " _-./".contains(c))
+        {
             return None;
         }
         let f = self.lookup(label)?;
@@ -175,7 +225,11 @@ impl FieldMatcher {
         // `Pwd=x;Encrypt=true`: a connection string's next `Key=` ends the value.
         if let Some(i) = line[vstart..vend].find(';') {
             let after = line[vstart + i + 1..vend].trim_start();
-            if after.split_once('=').is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '_')) {
+            if after.split_once('=').is_some_and(|(k, _)| {
+                !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_alphanumeric() || c == ' ' || c == '_')
+            }) {
                 vend = vstart + i;
             }
         }
@@ -217,7 +271,9 @@ fn cells(line: &str, delim: u8) -> impl Iterator<Item = Range<usize>> + '_ {
 pub(crate) fn plausible(entity: &str, value: &str) -> bool {
     match entity {
         "PASSWORD" => !value.contains(char::is_whitespace),
-        "STREET_ADDRESS" => value.contains(|c: char| c.is_ascii_digit()) && value.contains(char::is_alphabetic),
+        "STREET_ADDRESS" => {
+            value.contains(|c: char| c.is_ascii_digit()) && value.contains(char::is_alphabetic)
+        }
         "PHONE" => value.bytes().filter(u8::is_ascii_digit).count() >= 7,
         _ => true,
     }
@@ -254,21 +310,42 @@ mod tests {
 
     #[test]
     fn json_keys() {
-        assert_eq!(found(" 1985-03-12 ", Some("dateOfBirth")), [(0, "1985-03-12")]);
+        assert_eq!(
+            found(" 1985-03-12 ", Some("dateOfBirth")),
+            [(0, "1985-03-12")]
+        );
         assert_eq!(found("x", Some("name")), []);
     }
 
     #[test]
     fn labelled_lines() {
         let t = "Name: Jo\nDate of Birth: 12/03/1985\n  DB_PASSWORD=\"s3cr3t\"\npassword: hunter2 | ok\n";
-        assert_eq!(found(t, None), [(0, "12/03/1985"), (1, "s3cr3t"), (1, "hunter2")]);
+        assert_eq!(
+            found(t, None),
+            [(0, "12/03/1985"), (1, "s3cr3t"), (1, "hunter2")]
+        );
         assert_eq!(found("The password is: weak", None), []);
-        assert_eq!(found("{\"dob\": \"1985-03-12\", \"x\": 1}", None), [(0, "1985-03-12")]);
+        assert_eq!(
+            found("{\"dob\": \"1985-03-12\", \"x\": 1}", None),
+            [(0, "1985-03-12")]
+        );
+    }
+
+    #[test]
+    fn streaming_hold_keeps_label_lines_only() {
+        let m = matcher();
+        assert_eq!(m.hold("ok\nDate of", 0), 3, "may become 'Date of Birth'");
+        assert_eq!(m.hold("ok\nDate of Birth: 12/03", 0), 3);
+        assert_eq!(m.hold("ok\nDB_PASS", 0), 3);
+        assert_eq!(m.hold("ok\nhello, write to ", 0), 19);
+        assert_eq!(m.hold("ok\nSure thing", 0), 13);
+        assert_eq!(m.hold("ok\nNote: fine", 0), 13);
     }
 
     #[test]
     fn csv_columns() {
-        let t = "name;DOB;city\nJo;1985-03-12;Rome\n\"Doe; J\";\"01.02.1990\";Oslo\n\nx;1999-01-01;y";
+        let t =
+            "name;DOB;city\nJo;1985-03-12;Rome\n\"Doe; J\";\"01.02.1990\";Oslo\n\nx;1999-01-01;y";
         assert_eq!(found(t, None), [(0, "1985-03-12"), (0, "01.02.1990")]);
     }
 }

@@ -195,7 +195,11 @@ pub(crate) fn prepare(
             }
             (Kind::Field, super::fields::MAX_VALUE)
         }
-        (None, Some(d)) => return Err(err(format!("unknown detector {d:?} (known: \"names\", \"field\")"))),
+        (None, Some(d)) => {
+            return Err(err(format!(
+                "unknown detector {d:?} (known: \"names\", \"field\")"
+            )));
+        }
         _ => return Err(err("set exactly one of `pattern` and `detector`".into())),
     };
     if def.examples.is_empty() {

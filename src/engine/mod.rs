@@ -350,9 +350,14 @@ impl Engine {
         self.live.live_start(text, from)
     }
 
-    /// Whether field filters (values under `Label:` lines, JSON keys, CSV columns) exist.
-    pub fn has_fields(&self) -> bool {
-        !self.fields.is_empty()
+    /// Streaming: where pending text must be held for field filters (`Label: value`
+    /// lines); `text.len()` when nothing needs holding.
+    pub fn field_hold(&self, text: &str, from: usize) -> usize {
+        if self.fields.is_empty() {
+            text.len()
+        } else {
+            self.fields.hold(text, from)
+        }
     }
 
     /// Whether the PERSON name model is enabled.
@@ -406,7 +411,14 @@ impl Engine {
     }
 
     /// Values under field names (only filter `only`, if given).
-    fn field_detections(&self, text: &str, from: usize, key: Option<&str>, only: Option<usize>, found: &mut Vec<Detection>) {
+    fn field_detections(
+        &self,
+        text: &str,
+        from: usize,
+        key: Option<&str>,
+        only: Option<usize>,
+        found: &mut Vec<Detection>,
+    ) {
         if self.fields.is_empty() {
             return;
         }
@@ -434,8 +446,16 @@ impl Engine {
     }
 
     /// Names from the name model.
-    fn name_detections(&self, text: &str, from: usize, key: Option<&str>, found: &mut Vec<Detection>) {
-        let Some((fi, model)) = &self.names else { return };
+    fn name_detections(
+        &self,
+        text: &str,
+        from: usize,
+        key: Option<&str>,
+        found: &mut Vec<Detection>,
+    ) {
+        let Some((fi, model)) = &self.names else {
+            return;
+        };
         let f = &self.filters[*fi];
         for r in model.find(text, key) {
             if r.start < from || self.allow.allows(&f.entity, &text[r.clone()]) {
@@ -460,12 +480,16 @@ impl Engine {
             Kind::Names => self.name_detections(text, 0, None, &mut found),
             Kind::Field => self.field_detections(text, 0, None, Some(fi), &mut found),
             Kind::Pattern { .. } => {
-                let Some(pid) = self.pattern_filter.iter().position(|&f| f == fi) else { return found };
+                let Some(pid) = self.pattern_filter.iter().position(|&f| f == fi) else {
+                    return found;
+                };
                 let pid = PatternID::new_unchecked(pid);
                 let mut scan = Scan { text, caps: None };
                 let mut pos = 0;
                 while pos < text.len() {
-                    let input = Input::new(text).range(pos..).anchored(Anchored::Pattern(pid));
+                    let input = Input::new(text)
+                        .range(pos..)
+                        .anchored(Anchored::Pattern(pid));
                     match self.regex.search(&input) {
                         Some(m) => match self.candidate(&mut scan, pid, pos, m.end()) {
                             Verdict::Accept(d) => {
@@ -692,21 +716,38 @@ pub fn check_filter(engine: &Engine, f: &Filter) -> Vec<String> {
         let (text, span) = filter::parse_example(ex);
         let alone = engine.detect_filter(&text, fi);
         let hit = |d: &Detection| span.is_none_or(|(s, e)| (d.start, d.end) == (s, e));
-        let want = || span.map_or_else(|| "a detection".to_string(), |(s, e)| format!("{:?}", &text[s..e]));
+        let want = || {
+            span.map_or_else(
+                || "a detection".to_string(),
+                |(s, e)| format!("{:?}", &text[s..e]),
+            )
+        };
         if !alone.iter().any(hit) {
-            problems.push(format!("example {ex:?}: the filter alone should find {}, found [{}]", want(), show(&alone, &text)));
+            problems.push(format!(
+                "example {ex:?}: the filter alone should find {}, found [{}]",
+                want(),
+                show(&alone, &text)
+            ));
             continue;
         }
         // With every filter competing, the value must still be taken as this entity.
         let all = engine.detect(&text);
         if !all.iter().any(|d| d.entity == f.entity && hit(d)) {
-            problems.push(format!("example {ex:?}: the engine should find {} as {}, found [{}]", want(), f.entity, show(&all, &text)));
+            problems.push(format!(
+                "example {ex:?}: the engine should find {} as {}, found [{}]",
+                want(),
+                f.entity,
+                show(&all, &text)
+            ));
         }
     }
     for ex in &f.negative_examples {
         let alone = engine.detect_filter(ex, fi);
         if !alone.is_empty() {
-            problems.push(format!("negative example {ex:?} matched: [{}]", show(&alone, ex)));
+            problems.push(format!(
+                "negative example {ex:?} matched: [{}]",
+                show(&alone, ex)
+            ));
         }
     }
     problems

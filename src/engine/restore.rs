@@ -64,7 +64,10 @@ pub fn find_tokens(text: &str) -> Vec<TokenRef> {
         }
         if j < b.len() && b[j] == b'>' {
             if let Some(canonical) = canonical(&b[start + 1..j]) {
-                out.push(TokenRef { range: start..j + 1, canonical });
+                out.push(TokenRef {
+                    range: start..j + 1,
+                    canonical,
+                });
                 i = j + 1;
                 continue;
             }
@@ -97,7 +100,10 @@ mod tests {
     fn finds_exact_recased_and_respaced_tokens() {
         assert_eq!(canon("hi <EMAIL_7QK2M4>!"), ["<EMAIL_7QK2M4>"]);
         assert_eq!(canon("hi <email_7qk2m4>"), ["<EMAIL_7QK2M4>"]);
-        assert_eq!(canon("< EMAIL_7QK2M4 > and <CREDIT_CARD _ 7QK2M4>"), ["<EMAIL_7QK2M4>", "<CREDIT_CARD_7QK2M4>"]);
+        assert_eq!(
+            canon("< EMAIL_7QK2M4 > and <CREDIT_CARD _ 7QK2M4>"),
+            ["<EMAIL_7QK2M4>", "<CREDIT_CARD_7QK2M4>"]
+        );
         assert_eq!(canon("<US_SSN_ABCDEF1234>"), ["<US_SSN_ABCDEF1234>"]);
     }
 

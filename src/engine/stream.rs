@@ -137,7 +137,10 @@ impl Channel {
 
     /// A channel flowing in `mode`.
     pub fn with_mode(mode: Mode) -> Channel {
-        Channel { mode, ..Channel::default() }
+        Channel {
+            mode,
+            ..Channel::default()
+        }
     }
 
     /// Bytes held back (received but not yet emitted).
@@ -151,7 +154,12 @@ impl Channel {
     }
 
     /// Takes a piece of the channel's text; returns the text that is final now.
-    pub fn push(&mut self, redactor: &Redactor, session: &mut Session, piece: &str) -> Result<String, Error> {
+    pub fn push(
+        &mut self,
+        redactor: &Redactor,
+        session: &mut Session,
+        piece: &str,
+    ) -> Result<String, Error> {
         self.text.push_str(piece);
         self.emit(redactor, session, false)
     }
@@ -161,7 +169,12 @@ impl Channel {
         self.emit(redactor, session, true)
     }
 
-    fn emit(&mut self, redactor: &Redactor, session: &mut Session, end: bool) -> Result<String, Error> {
+    fn emit(
+        &mut self,
+        redactor: &Redactor,
+        session: &mut Session,
+        end: bool,
+    ) -> Result<String, Error> {
         let cut = if end {
             None
         } else {
@@ -175,9 +188,7 @@ impl Channel {
                 if engine.has_names() && (self.mode == Mode::Request || policy.scans("PERSON")) {
                     cut = cut.min(hold_for_names(&self.text, self.from));
                 }
-                if engine.has_fields() {
-                    cut = cut.min(hold_for_fields(&self.text, self.from));
-                }
+                cut = cut.min(engine.field_hold(&self.text, self.from));
             }
             if self.mode == Mode::Response && policy.restore {
                 cut = cut.min(super::restore::token_hold(&self.text, self.from));
@@ -228,7 +239,10 @@ pub(crate) fn render(
     if mode == Mode::Response && policy.restore {
         for t in super::restore::find_tokens(&text[from..]) {
             if let Some(orig) = session.original(&t.canonical) {
-                items.push(Item::Restore(t.range.start + from..t.range.end + from, orig.to_string()));
+                items.push(Item::Restore(
+                    t.range.start + from..t.range.end + from,
+                    orig.to_string(),
+                ));
             }
         }
     }
@@ -284,17 +298,4 @@ fn hold_for_names(text: &str, from: usize) -> usize {
         Some(i) => window + i + 1,
         None => window,
     }
-}
-
-/// Where pending text must be held for field filters: the start of the last (unfinished)
-/// line while it may still be, or is, a `Label: value` line.
-fn hold_for_fields(text: &str, from: usize) -> usize {
-    let line_start = text.rfind('\n').map_or(0, |i| i + 1).max(from);
-    let line = &text[line_start..];
-    let limit = super::fields::MAX_VALUE + 48;
-    let maybe_label = match line.find([':', '=']) {
-        None => line.len() <= 48,
-        Some(i) => i <= 48 && line.len() <= limit,
-    };
-    if maybe_label { line_start } else { text.len() }
 }

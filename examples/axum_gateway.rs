@@ -1,0 +1,129 @@
+//! An Axum gateway that proxies `/v1/*` to an AI provider through the redact layer:
+//! PII and secrets leave the prompt before it reaches the provider, and pseudonyms are
+//! restored in the answer, streamed (SSE) answers included.
+//!
+//! ```sh
+//! UPSTREAM=http://127.0.0.1:8080 LISTEN=127.0.0.1:3000 cargo run --example axum_gateway
+//! curl -s localhost:3000/v1/chat/completions -H 'content-type: application/json' \
+//!   -d '{"model":"gpt-4o","messages":[{"role":"user","content":"mail anna.kowalski@posteo.de"}]}'
+//! ```
+//!
+//! - `UPSTREAM`: the provider's base URL (default `https://api.openai.com`). This example's
+//!   client speaks plain HTTP only, to keep it short: point it at a local model server or a
+//!   TLS-terminating proxy. The `veilgate` sidecar binary has the TLS client.
+//! - `LISTEN`: the address to bind (default `127.0.0.1:3000`; port 0 picks a free port).
+//!   The first line on stdout is `listening on ADDR`.
+//!
+//! The redact layer goes on the whole router with `Router::layer`: its error type is the
+//! inner service's (`Infallible` for a router), so no `HandleErrorLayer` is needed; bad
+//! input is answered by the layer itself with a provider-shaped error.
+
+use std::io::Write;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use veilgate::redact::RedactLayer;
+
+#[derive(Clone)]
+struct Upstream {
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8080`.
+    base: String,
+    client: Client<HttpConnector, Body>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let base = std::env::var("UPSTREAM").unwrap_or_else(|_| "https://api.openai.com".to_string());
+    let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_string());
+
+    let upstream = Upstream {
+        base: base.trim_end_matches('/').to_string(),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+    };
+
+    let app = Router::new()
+        .route("/v1/{*rest}", any(proxy))
+        .with_state(upstream)
+        // Every request and answer of the router goes through the redact layer. Build it
+        // once: the filters compile here, not per request.
+        .layer(RedactLayer::new());
+
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    // Tests (and scripts) read the bound address from the first line.
+    println!("listening on {}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// Forwards the (already redacted) request and streams the answer back as it arrives: the
+/// layer rewrites SSE answers event by event, so nothing here buffers.
+async fn proxy(State(up): State<Upstream>, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri: Uri = match format!("{}{}", up.base, path).parse() {
+        Ok(u) => u,
+        Err(_) => return gateway_error("the upstream URL is invalid"),
+    };
+    parts.uri = uri;
+    strip_hop_by_hop(&mut parts.headers);
+    // The client sets `Host` from the URI.
+    parts.headers.remove(header::HOST);
+
+    match up.client.request(Request::from_parts(parts, body)).await {
+        Ok(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, Body::new(body))
+        }
+        // Never echo the error's details: they may carry the URL or parts of the request.
+        Err(_) => {
+            gateway_error("the upstream could not be reached (this example speaks plain HTTP only)")
+        }
+    }
+}
+
+fn gateway_error(message: &str) -> Response {
+    let body = serde_json::json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_unreachable"}});
+    let mut resp = (StatusCode::BAD_GATEWAY, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Headers that describe one connection, not the message: never forwarded by a proxy.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named in `Connection` are hop-by-hop too.
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .filter(|s| !s.is_empty())
+        .collect();
+    for name in named {
+        headers.remove(name.as_str());
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(name);
+    }
+}

@@ -1,0 +1,144 @@
+//! The redact layer in a plain Tower + hyper stack, without a web framework: a
+//! `ServiceBuilder` puts [`RedactLayer`] around a `service_fn` that forwards to the provider
+//! with hyper-util's client; hyper-util's server serves it (HTTP/1 and HTTP/2, chosen per
+//! connection).
+//!
+//! ```sh
+//! UPSTREAM=http://127.0.0.1:8080 LISTEN=127.0.0.1:3000 cargo run --example tower_stack
+//! ```
+//!
+//! - `UPSTREAM`: the provider's base URL (default `https://api.openai.com`). This example's
+//!   client speaks plain HTTP only, to keep it short; the `veilgate` sidecar binary adds TLS.
+//! - `LISTEN`: the address to bind (default `127.0.0.1:3000`; port 0 picks a free port).
+//!   The first line on stdout is `listening on ADDR`.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, header};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tower::ServiceBuilder;
+use veilgate::redact::{RedactBody, RedactLayer};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body the forwarding service answers with: the upstream's, streamed, or an error.
+type ProxyBody = BoxBody<Bytes, BoxError>;
+/// What the forwarding service receives: the request body after the redact layer.
+type UpstreamClient = Client<HttpConnector, RedactBody<Incoming>>;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let base = std::env::var("UPSTREAM").unwrap_or_else(|_| "https://api.openai.com".to_string());
+    let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_string());
+    let base: Arc<str> = base.trim_end_matches('/').into();
+    let client: UpstreamClient = Client::builder(TokioExecutor::new()).build_http();
+
+    // The innermost service: forwards to the upstream. Its errors become 502 answers, so
+    // the whole stack is infallible (the layer's error type is the inner service's).
+    let forward = tower::service_fn(move |req: Request<RedactBody<Incoming>>| {
+        let (client, base) = (client.clone(), base.clone());
+        async move { Ok::<_, Infallible>(forward(&client, &base, req).await) }
+    });
+    // Built once: the filters compile here, not per request or per connection.
+    let svc = ServiceBuilder::new()
+        .layer(RedactLayer::new())
+        .service(forward);
+
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    println!("listening on {}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(conn) => conn,
+            // Out of file descriptors and the like: keep serving the other connections.
+            Err(_) => continue,
+        };
+        let svc = TowerToHyperService::new(svc.clone());
+        tokio::spawn(async move {
+            // Connection errors (a client hanging up mid-stream) end only that connection.
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+/// Sends the redacted request upstream; the answer streams back as it arrives, and the
+/// layer rewrites SSE event by event on the way out.
+async fn forward(
+    client: &UpstreamClient,
+    base: &str,
+    req: Request<RedactBody<Incoming>>,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let Ok(uri) = format!("{base}{path}").parse::<Uri>() else {
+        return gateway_error("the upstream URL is invalid");
+    };
+    parts.uri = uri;
+    // HTTP/2 clients send no `Host`; HTTP/1 ones name the gateway. The client sets it from the URI.
+    parts.headers.remove(header::HOST);
+    strip_hop_by_hop(&mut parts.headers);
+    match client.request(Request::from_parts(parts, body)).await {
+        Ok(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, body.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+        }
+        // Never echo the error's details: they may carry the URL or parts of the request.
+        Err(_) => {
+            gateway_error("the upstream could not be reached (this example speaks plain HTTP only)")
+        }
+    }
+}
+
+fn gateway_error(message: &str) -> Response<ProxyBody> {
+    let body = serde_json::json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_unreachable"}});
+    let mut resp = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|e| match e {})
+            .boxed(),
+    );
+    *resp.status_mut() = StatusCode::BAD_GATEWAY;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Headers that describe one connection, not the message: never forwarded by a proxy.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .filter(|s| !s.is_empty())
+        .collect();
+    for name in named {
+        headers.remove(name.as_str());
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(name);
+    }
+}

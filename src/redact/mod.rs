@@ -1,0 +1,131 @@
+//! The redact middleware: PII and secrets leave request bodies before they reach the
+//! provider, and pseudonyms are restored in what the client gets back, streamed answers
+//! included.
+//!
+//! # What it does
+//!
+//! **Requests.** The body is read (up to [`RedactLayer::body_limit`]), its
+//! `Content-Encoding` (gzip, deflate, br, zstd) undone with a cap on the decoded size,
+//! and, by `Content-Type`: JSON string values that carry content are scanned (structure
+//! such as `model`, `role` or function names is left alone, see
+//! [`Provider::is_content`](crate::provider::Provider::is_content)); JSON lines, text and
+//! form bodies are scanned whole; other types (images, audio, multipart uploads) are
+//! forwarded untouched. The body is forwarded decoded, with `Content-Length` fixed.
+//! Bad input is refused with a provider-shaped error, and nothing of it is forwarded or
+//! logged: unknown `Content-Encoding` 415, over the limit 413, invalid JSON or UTF-8 400,
+//! a `block` action 403. [`RedactLayer::fail_open_requests`] forwards instead.
+//!
+//! **Answers.** JSON and text answers are read whole; SSE answers are rewritten event by
+//! event. Pseudonyms issued for this request are restored, tolerating re-casing,
+//! re-spacing and tokens cut across events (see [`crate::engine::restore`]). PII the model
+//! produced itself is redacted by default, except names (see
+//! [`ResponsePolicy`](crate::engine::ResponsePolicy)). In a stream, each text channel
+//! (choice, tool call, content block) holds back only text that could still become a
+//! match or a token, flushes it when the channel ends, and never on a timer; comments,
+//! heartbeats, `id:` and `event:` lines and events without changes pass byte-identical.
+//! The request's reverse map travels inside the response body: there is no global state.
+//!
+//! # Example
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use bytes::Bytes;
+//! use http::{Request, Response};
+//! use http_body_util::{BodyExt, Full};
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//! use veilgate::redact::{RedactBody, RedactLayer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // The "provider": echoes the request body back.
+//! let upstream = tower::service_fn(|req: Request<RedactBody<Full<Bytes>>>| async move {
+//!     let body = req.into_body().collect().await.unwrap().to_bytes();
+//!     Ok::<_, Infallible>(Response::builder().header("content-type", "application/json").body(Full::new(body)).unwrap())
+//! });
+//! let mut svc = ServiceBuilder::new().layer(RedactLayer::new()).service(upstream);
+//! let req = Request::post("/v1/chat/completions")
+//!     .header("content-type", "application/json")
+//!     .body(Full::new(Bytes::from(r#"{"messages":[{"role":"user","content":"mail jane.doe@acme-corp.io"}]}"#)))
+//!     .unwrap();
+//! let resp = svc.ready().await.unwrap().call(req).await.unwrap();
+//! let body = resp.into_body().collect().await.unwrap().to_bytes();
+//! // The upstream saw a pseudonym; the client gets the original back.
+//! assert_eq!(&body[..], br#"{"messages":[{"role":"user","content":"mail jane.doe@acme-corp.io"}]}"#);
+//! # }
+//! ```
+
+mod body;
+mod encoding;
+mod form;
+mod future;
+mod layer;
+mod service;
+
+pub use body::RedactBody;
+pub use future::ResponseFuture;
+pub use layer::{PrivacyLayer, RedactLayer, ServiceBuilderExt};
+pub use service::Redact;
+
+use crate::engine::Redactor;
+use crate::provider::{ErrorKind, Provider};
+
+/// Default largest body scanned (decoded): 16 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
+
+/// The redact layer's settings (see the builder methods of [`RedactLayer`]).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub redactor: Redactor,
+    pub request: bool,
+    pub response: bool,
+    pub body_limit: usize,
+    pub fail_open_request: bool,
+    pub fail_open_response: bool,
+    pub provider: Option<Provider>,
+}
+
+impl Config {
+    fn new(redactor: Redactor) -> Config {
+        Config {
+            redactor,
+            request: true,
+            response: true,
+            body_limit: DEFAULT_BODY_LIMIT,
+            fail_open_request: false,
+            fail_open_response: false,
+            provider: None,
+        }
+    }
+}
+
+/// What a body is, by its Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    Json,
+    JsonLines,
+    Text,
+    Form,
+    EventStream,
+    /// Binary or multipart: forwarded untouched.
+    Other,
+    /// No Content-Type: decided by looking at the body.
+    Unknown,
+}
+
+/// Why a body is refused, as the client will read it (never with body content).
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    pub kind: ErrorKind,
+    pub message: &'static str,
+    pub code: &'static str,
+}
+
+impl Refusal {
+    pub(crate) fn new(kind: ErrorKind, message: &'static str, code: &'static str) -> Refusal {
+        Refusal {
+            kind,
+            message,
+            code,
+        }
+    }
+}

@@ -1,0 +1,515 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tower::Service;
+
+use super::body::{RedactBody, SseState};
+use super::encoding::{self, DecodeError};
+use super::future::ResponseFuture;
+use super::{BodyKind, Config, Refusal};
+use crate::engine::{Error as EngineError, Session, json};
+use crate::provider::{Direction, Endpoint, ErrorKind, Provider};
+
+/// Redacts request bodies and restores answers around an inner service.
+/// Created by [`RedactLayer`](super::RedactLayer).
+#[derive(Debug, Clone)]
+pub struct Redact<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> Redact<S> {
+    pub(crate) fn from_parts(inner: S, config: Arc<Config>) -> Self {
+        Redact { inner, config }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for Redact<S>
+where
+    S: Service<Request<RedactBody<ReqB>>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqB: Body<Data = Bytes> + Send + 'static,
+    ReqB::Error: Into<BoxError>,
+    ResB: Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    type Response = Response<RedactBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResB, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        // The clone takes the place of the service that was driven to readiness.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::new(handle(inner, self.config.clone(), req))
+    }
+}
+
+async fn handle<S, ReqB, ResB>(
+    mut inner: S,
+    config: Arc<Config>,
+    req: Request<ReqB>,
+) -> Result<Response<RedactBody<ResB>>, S::Error>
+where
+    S: Service<Request<RedactBody<ReqB>>, Response = Response<ResB>>,
+    ReqB: Body<Data = Bytes>,
+    ReqB::Error: Into<BoxError>,
+    ResB: Body<Data = Bytes>,
+    ResB::Error: Into<BoxError>,
+{
+    let (provider, endpoint) = match config.provider {
+        Some(p) => (p, Provider::detect(req.uri().path(), req.headers()).1),
+        None => Provider::detect(req.uri().path(), req.headers()),
+    };
+    let mut session = Session::default();
+    let (mut parts, body) = req.into_parts();
+    let kind = BodyKind::of(&parts.headers);
+    let body = if config.request && !matches!(kind, BodyKind::Other | BodyKind::EventStream) {
+        let bytes = match Limited::new(body, config.body_limit).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                let r = if e.downcast_ref::<LengthLimitError>().is_some() {
+                    Refusal::new(
+                        ErrorKind::TooLarge,
+                        "the request body is larger than the gateway accepts",
+                        "veilgate_body_too_large",
+                    )
+                } else {
+                    Refusal::new(
+                        ErrorKind::InvalidRequest,
+                        "the request body could not be read",
+                        "veilgate_body_read_error",
+                    )
+                };
+                return Ok(refuse(provider, &r));
+            }
+        };
+        match redact_request(
+            &config,
+            &mut parts.headers,
+            &bytes,
+            kind,
+            provider,
+            endpoint,
+            &mut session,
+        ) {
+            Ok(new) => RedactBody::full(new),
+            Err(r) if config.fail_open_request && r.kind != ErrorKind::Permission => {
+                tracing::warn!(code = r.code, "request forwarded unscanned (fail-open)");
+                RedactBody::full(bytes)
+            }
+            Err(r) => {
+                tracing::info!(
+                    code = r.code,
+                    status = r.kind.status().as_u16(),
+                    "request refused"
+                );
+                return Ok(refuse(provider, &r));
+            }
+        }
+    } else {
+        RedactBody::passthrough(body)
+    };
+    if config.response {
+        // Answers must be readable to be restored: ask the upstream not to compress.
+        parts
+            .headers
+            .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    }
+    let resp = inner.call(Request::from_parts(parts, body)).await?;
+    if !config.response {
+        return Ok(resp.map(RedactBody::passthrough));
+    }
+    Ok(respond(&config, resp, provider, endpoint, session).await)
+}
+
+fn refuse<B>(provider: Provider, r: &Refusal) -> Response<RedactBody<B>> {
+    crate::provider::error_response::<Bytes>(provider, r.kind, r.message, r.code)
+        .map(RedactBody::full)
+}
+
+/// Decodes, scans and re-encodes a request body; fixes the headers to match.
+fn redact_request(
+    config: &Config,
+    headers: &mut HeaderMap,
+    body: &Bytes,
+    kind: BodyKind,
+    provider: Provider,
+    endpoint: Endpoint,
+    session: &mut Session,
+) -> Result<Bytes, Refusal> {
+    let decoded = decode(headers, body, config.body_limit, Direction::Request)?;
+    let redactor = &config.redactor;
+    let kind = kind.sniff(&decoded);
+    let out: Option<Vec<u8>> = match kind {
+        BodyKind::Json => json::rewrite(&decoded, |lit, s| {
+            if lit.is_key || !provider.is_content(endpoint, Direction::Request, lit.path) {
+                return Ok(Vec::new());
+            }
+            json::redact_value(
+                redactor,
+                session,
+                lit.key(),
+                s,
+                0,
+                lit.raw_start,
+                Some(lit.raw),
+            )
+        })
+        .map_err(|e| Refusal::engine(&e, Direction::Request))?,
+        BodyKind::JsonLines => {
+            let mut out = Vec::with_capacity(decoded.len());
+            let mut changed = false;
+            for line in decoded.split_inclusive(|&b| b == b'\n') {
+                let content = line.trim_ascii_end();
+                if content.is_empty() {
+                    out.extend_from_slice(line);
+                    continue;
+                }
+                let new = json::rewrite(content, |lit, s| {
+                    if lit.is_key {
+                        return Ok(Vec::new());
+                    }
+                    json::redact_value(
+                        redactor,
+                        session,
+                        lit.key(),
+                        s,
+                        0,
+                        lit.raw_start,
+                        Some(lit.raw),
+                    )
+                })
+                .map_err(|e| Refusal::engine(&e, Direction::Request))?;
+                changed |= new.is_some();
+                out.extend_from_slice(new.as_deref().unwrap_or(content));
+                out.extend_from_slice(&line[content.len()..]);
+            }
+            changed.then_some(out)
+        }
+        BodyKind::Text => {
+            let text = std::str::from_utf8(&decoded).map_err(|e| {
+                Refusal::engine(
+                    &EngineError::InvalidUtf8 {
+                        offset: e.valid_up_to(),
+                    },
+                    Direction::Request,
+                )
+            })?;
+            match redactor
+                .redact_str(text, session)
+                .map_err(|e| Refusal::engine(&e, Direction::Request))?
+            {
+                std::borrow::Cow::Owned(s) => Some(s.into_bytes()),
+                std::borrow::Cow::Borrowed(_) => None,
+            }
+        }
+        BodyKind::Form => super::form::redact_form(redactor, session, &decoded)
+            .map_err(|e| Refusal::engine(&e, Direction::Request))?,
+        BodyKind::EventStream | BodyKind::Other | BodyKind::Unknown => None,
+    };
+    let out = match (out, decoded) {
+        (Some(new), _) => Bytes::from(new),
+        (None, DecodedBody::Borrowed(_)) => return Ok(body.clone()),
+        (None, DecodedBody::Owned(d)) => Bytes::from(d),
+    };
+    headers.remove(CONTENT_ENCODING);
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Ok(out)
+}
+
+fn decode<'a>(
+    headers: &HeaderMap,
+    body: &'a Bytes,
+    limit: usize,
+    dir: Direction,
+) -> Result<DecodedBody<'a>, Refusal> {
+    let codings = encoding::parse_codings(headers.get(CONTENT_ENCODING))
+        .map_err(|e| Refusal::decode(&e, dir))?;
+    if codings.is_empty() {
+        return Ok(DecodedBody::Borrowed(body));
+    }
+    encoding::decode(body, &codings, limit)
+        .map(DecodedBody::Owned)
+        .map_err(|e| Refusal::decode(&e, dir))
+}
+
+/// Processes an answer: JSON and text are restored whole, SSE event by event.
+async fn respond<B>(
+    config: &Config,
+    resp: Response<B>,
+    provider: Provider,
+    endpoint: Endpoint,
+    mut session: Session,
+) -> Response<RedactBody<B>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let kind = BodyKind::of(resp.headers());
+    match kind {
+        BodyKind::EventStream => {
+            if resp
+                .headers()
+                .get(CONTENT_ENCODING)
+                .is_some_and(|v| v != "identity")
+            {
+                if config.fail_open_response {
+                    return resp.map(RedactBody::passthrough);
+                }
+                return refuse(
+                    provider,
+                    &Refusal::new(
+                        ErrorKind::Upstream,
+                        "the upstream sent a compressed event stream",
+                        "veilgate_unsupported_upstream_encoding",
+                    ),
+                );
+            }
+            let (mut parts, body) = resp.into_parts();
+            parts.headers.remove(CONTENT_LENGTH);
+            let state = SseState::new(config.redactor.clone(), session, provider, endpoint);
+            Response::from_parts(parts, RedactBody::sse(body, state))
+        }
+        BodyKind::Json | BodyKind::JsonLines | BodyKind::Text | BodyKind::Unknown => {
+            let (mut parts, body) = resp.into_parts();
+            let collected = match Limited::new(body, config.body_limit).collect().await {
+                Ok(c) => c,
+                Err(e) => {
+                    let r = if e.downcast_ref::<LengthLimitError>().is_some() {
+                        Refusal::new(
+                            ErrorKind::Upstream,
+                            "the upstream answer is larger than the gateway accepts",
+                            "veilgate_response_too_large",
+                        )
+                    } else {
+                        Refusal::new(
+                            ErrorKind::Upstream,
+                            "the upstream answer could not be read",
+                            "veilgate_upstream_error",
+                        )
+                    };
+                    return refuse(provider, &r);
+                }
+            };
+            let trailers = collected.trailers().cloned();
+            let bytes = collected.to_bytes();
+            match restore_answer(
+                config,
+                &mut parts.headers,
+                &bytes,
+                kind,
+                provider,
+                endpoint,
+                &mut session,
+            ) {
+                Ok(new) => {
+                    Response::from_parts(parts, RedactBody::full_with_trailers(new, trailers))
+                }
+                Err(_) if config.fail_open_response => {
+                    Response::from_parts(parts, RedactBody::full_with_trailers(bytes, trailers))
+                }
+                Err(r) => {
+                    tracing::warn!(code = r.code, "answer replaced by an error");
+                    refuse(provider, &r)
+                }
+            }
+        }
+        BodyKind::Form | BodyKind::Other => resp.map(RedactBody::passthrough),
+    }
+}
+
+fn restore_answer(
+    config: &Config,
+    headers: &mut HeaderMap,
+    body: &Bytes,
+    kind: BodyKind,
+    provider: Provider,
+    endpoint: Endpoint,
+    session: &mut Session,
+) -> Result<Bytes, Refusal> {
+    let decoded = decode(headers, body, config.body_limit, Direction::Response)?;
+    let redactor = &config.redactor;
+    let kind = kind.sniff(&decoded);
+    if decoded.is_empty() || kind == BodyKind::Other {
+        return Ok(body.clone());
+    }
+    let out = match kind {
+        BodyKind::Json => json::rewrite(&decoded, |lit, s| {
+            if lit.is_key
+                || !provider.is_content(endpoint, Direction::Response, lit.path)
+                || json::is_blob(s)
+            {
+                return Ok(Vec::new());
+            }
+            let out = redactor.respond_str(s, session)?;
+            Ok(if out == s {
+                Vec::new()
+            } else {
+                vec![json::Edit {
+                    range: 0..s.len(),
+                    text: out.into_owned(),
+                }]
+            })
+        })
+        .map_err(|e| Refusal::engine(&e, Direction::Response))?,
+        _ => {
+            let text = std::str::from_utf8(&decoded).map_err(|e| {
+                Refusal::engine(
+                    &EngineError::InvalidUtf8 {
+                        offset: e.valid_up_to(),
+                    },
+                    Direction::Response,
+                )
+            })?;
+            match redactor
+                .respond_str(text, session)
+                .map_err(|e| Refusal::engine(&e, Direction::Response))?
+            {
+                std::borrow::Cow::Owned(s) => Some(s.into_bytes()),
+                std::borrow::Cow::Borrowed(_) => None,
+            }
+        }
+    };
+    let out = match (out, decoded) {
+        (Some(new), _) => Bytes::from(new),
+        (None, DecodedBody::Borrowed(_)) => return Ok(body.clone()),
+        (None, DecodedBody::Owned(d)) => Bytes::from(d),
+    };
+    headers.remove(CONTENT_ENCODING);
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Ok(out)
+}
+
+/// A body after Content-Encoding was undone.
+pub(crate) enum DecodedBody<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for DecodedBody<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            DecodedBody::Borrowed(b) => b,
+            DecodedBody::Owned(v) => v,
+        }
+    }
+}
+
+impl BodyKind {
+    /// Classifies a body by its Content-Type.
+    pub(crate) fn of(headers: &HeaderMap) -> BodyKind {
+        let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+            return BodyKind::Unknown;
+        };
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => BodyKind::Json,
+            "application/x-ndjson" | "application/jsonl" | "application/json-lines" => {
+                BodyKind::JsonLines
+            }
+            "text/event-stream" => BodyKind::EventStream,
+            "application/x-www-form-urlencoded" => BodyKind::Form,
+            e if e.ends_with("+json") => BodyKind::Json,
+            e if e.starts_with("text/") => BodyKind::Text,
+            _ => BodyKind::Other,
+        }
+    }
+}
+
+impl BodyKind {
+    /// Resolves [`BodyKind::Unknown`] (no Content-Type) by looking at the decoded body:
+    /// JSON if it starts like JSON, text if it is UTF-8, else not scanned.
+    fn sniff(self, body: &[u8]) -> BodyKind {
+        if self != BodyKind::Unknown {
+            return self;
+        }
+        match body.trim_ascii_start().first() {
+            None => BodyKind::Other,
+            Some(b'{' | b'[') => BodyKind::Json,
+            _ if std::str::from_utf8(body).is_ok() => BodyKind::Text,
+            _ => BodyKind::Other,
+        }
+    }
+}
+
+impl Refusal {
+    pub(crate) fn engine(e: &EngineError, dir: Direction) -> Refusal {
+        let upstream = dir == Direction::Response;
+        match e {
+            EngineError::Blocked { .. } => Refusal::new(
+                ErrorKind::Permission,
+                "the content contains data that the privacy policy blocks",
+                "veilgate_blocked",
+            ),
+            EngineError::InvalidUtf8 { .. } if upstream => Refusal::new(
+                ErrorKind::Upstream,
+                "the upstream answer is not valid UTF-8",
+                "veilgate_invalid_upstream_utf8",
+            ),
+            EngineError::InvalidUtf8 { .. } => Refusal::new(
+                ErrorKind::InvalidRequest,
+                "the request body is not valid UTF-8",
+                "veilgate_invalid_utf8",
+            ),
+            _ if upstream => Refusal::new(
+                ErrorKind::Upstream,
+                "the upstream answer is not valid JSON",
+                "veilgate_invalid_upstream_json",
+            ),
+            _ => Refusal::new(
+                ErrorKind::InvalidRequest,
+                "the request body is not valid JSON",
+                "veilgate_invalid_json",
+            ),
+        }
+    }
+
+    fn decode(e: &DecodeError, dir: Direction) -> Refusal {
+        match (e, dir) {
+            (DecodeError::Unsupported(_), Direction::Request) => Refusal::new(
+                ErrorKind::UnsupportedMediaType,
+                "the request uses a Content-Encoding the gateway cannot decode",
+                "veilgate_unsupported_encoding",
+            ),
+            (DecodeError::TooLarge, Direction::Request) => Refusal::new(
+                ErrorKind::TooLarge,
+                "the decoded request body is larger than the gateway accepts",
+                "veilgate_body_too_large",
+            ),
+            (DecodeError::Corrupt, Direction::Request) => Refusal::new(
+                ErrorKind::InvalidRequest,
+                "the request body does not match its Content-Encoding",
+                "veilgate_invalid_encoding",
+            ),
+            (_, Direction::Response) => Refusal::new(
+                ErrorKind::Upstream,
+                "the upstream answer could not be decoded",
+                "veilgate_upstream_encoding",
+            ),
+        }
+    }
+}
