@@ -168,13 +168,29 @@ impl FieldMatcher {
 
     /// A header row: delimited cells, at least one of which is a field name.
     fn header(&self, line: &str) -> Option<(u8, Vec<Option<usize>>)> {
-        if line.len() > 1024 {
+        // A header's first cell is a short name: reject prose before counting anything.
+        let b = line.as_bytes();
+        let first_end = b
+            .iter()
+            .position(|c| matches!(c, b',' | b';' | b'\t' | b'|'))?;
+        if line.len() > 1024 || first_end > MAX_LABEL + 2 {
             return None;
         }
-        let delim = [b',', b';', b'\t', b'|']
-            .into_iter()
-            .max_by_key(|d| line.bytes().filter(|b| b == d).count())
-            .filter(|d| line.as_bytes().contains(d))?;
+        let mut counts = [0usize; 4];
+        for &c in b {
+            match c {
+                b',' => counts[0] += 1,
+                b';' => counts[1] += 1,
+                b'\t' => counts[2] += 1,
+                b'|' => counts[3] += 1,
+                _ => {}
+            }
+        }
+        let (i, _) = counts
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, c)| (**c, std::cmp::Reverse(*i)))?;
+        let delim = [b',', b';', b'\t', b'|'][i];
         let mut any = false;
         let mut cols = Vec::new();
         for c in cells(line, delim) {
@@ -197,7 +213,8 @@ impl FieldMatcher {
                 .trim_start_matches([' ', '\t', '>', '-', '*', '#', '{', '[', ','])
                 .len();
         let rest = &line[lead..];
-        let sep = rest.find([':', '='])?;
+        let head = &rest.as_bytes()[..rest.len().min(MAX_LABEL + 3)];
+        let sep = memchr::memchr2(b':', b'=', head)?;
         if sep == 0 || sep > MAX_LABEL + 2 {
             return None;
         }

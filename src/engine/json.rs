@@ -243,8 +243,12 @@ impl<'a> Parser<'a> {
                 return Err(self.err("unterminated string"));
             };
             let run = &self.b[self.i..self.i + off];
-            if let Some(c) = run.iter().position(|&c| c < 0x20) {
-                self.i += c;
+            // Branch-free over chunks so it vectorizes; locate the byte only on error.
+            if run
+                .chunks(32)
+                .any(|ch| ch.iter().fold(false, |a, &c| a | (c < 0x20)))
+            {
+                self.i += run.iter().position(|&c| c < 0x20).unwrap_or(0);
                 return Err(self.err("control character in string"));
             }
             self.i += off;

@@ -591,10 +591,18 @@ enum Verdict {
 }
 
 /// True if one of the filter's context words occurs in the window before `start`.
+/// A context word counts only at the start of a word: not inside another word and not
+/// inside a replacement marker (`[PHONE]`, `<US_SSN_7QK2M4>`), so that redacting a text
+/// twice gives the same result as redacting it once.
 fn has_context(text: &str, start: usize, f: &Filter) -> bool {
     let from = floor_char(text, start.saturating_sub(f.context_window));
     let window = text[from..start].to_ascii_lowercase();
-    f.context.iter().any(|w| window.contains(w.as_str()))
+    let w = window.as_bytes();
+    f.context.iter().any(|word| {
+        window.match_indices(word.as_str()).any(|(i, _)| {
+            i == 0 || !(w[i - 1].is_ascii_alphanumeric() || matches!(w[i - 1], b'[' | b'<' | b'_'))
+        })
+    })
 }
 
 fn rank(filters: &[Filter], d: &Detection) -> (bool, usize, i32, std::cmp::Reverse<usize>) {
@@ -606,7 +614,8 @@ fn rank(filters: &[Filter], d: &Detection) -> (bool, usize, i32, std::cmp::Rever
     )
 }
 
-/// Sorts detections and keeps, among overlapping ones, the best by [`rank`].
+/// Sorts detections and merges overlapping ones: the best by [`rank`] gives the entity
+/// and filter, and the span covers both, so no part of the losing value leaks.
 fn resolve_overlaps(filters: &[Filter], mut found: Vec<Detection>) -> Vec<Detection> {
     if found.len() < 2 {
         return found;
@@ -616,9 +625,11 @@ fn resolve_overlaps(filters: &[Filter], mut found: Vec<Detection>) -> Vec<Detect
     for d in found {
         match out.last_mut() {
             Some(last) if d.start < last.end => {
+                let (start, end) = (last.start.min(d.start), last.end.max(d.end));
                 if rank(filters, &d) > rank(filters, last) {
                     *last = d;
                 }
+                (last.start, last.end) = (start, end);
             }
             _ => out.push(d),
         }
@@ -731,8 +742,10 @@ pub fn check_filter(engine: &Engine, f: &Filter) -> Vec<String> {
             continue;
         }
         // With every filter competing, the value must still be taken as this entity.
+        // (Overlapping detections merge, so the engine's span may be wider.)
         let all = engine.detect(&text);
-        if !all.iter().any(|d| d.entity == f.entity && hit(d)) {
+        let covers = |d: &Detection| span.is_none_or(|(s, e)| d.start <= s && e <= d.end);
+        if !all.iter().any(|d| d.entity == f.entity && covers(d)) {
             problems.push(format!(
                 "example {ex:?}: the engine should find {} as {}, found [{}]",
                 want(),

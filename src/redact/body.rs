@@ -447,7 +447,7 @@ impl SseState {
             match data_lines.iter().position(|&d| d == i) {
                 Some(k) if same_shape || k == 0 => {
                     let prefix = raw.len() - sse::field(raw).1.len();
-                    self.out.extend_from_slice(raw[..prefix].as_bytes());
+                    self.out.extend_from_slice(&raw.as_bytes()[..prefix]);
                     if same_shape {
                         self.out
                             .extend_from_slice(parts.next().unwrap_or_default().as_bytes());

@@ -6,10 +6,12 @@ use http::Response;
 
 use super::body::RedactBody;
 
+type Inner<B, E> = Pin<Box<dyn Future<Output = Result<Response<RedactBody<B>>, E>> + Send>>;
+
 /// Response future of [`Redact`](super::Redact): reads and scans the request body, calls
 /// the inner service, and prepares the answer.
 pub struct ResponseFuture<B, E> {
-    inner: Pin<Box<dyn Future<Output = Result<Response<RedactBody<B>>, E>> + Send>>,
+    inner: Inner<B, E>,
 }
 
 impl<B, E> ResponseFuture<B, E> {

@@ -241,8 +241,11 @@ fn decode<'a>(
     limit: usize,
     dir: Direction,
 ) -> Result<DecodedBody<'a>, Refusal> {
-    let codings = encoding::parse_codings(headers.get(CONTENT_ENCODING))
-        .map_err(|e| Refusal::decode(&e, dir))?;
+    // Several Content-Encoding lines apply in order, like one comma-separated line.
+    let mut codings = Vec::new();
+    for v in headers.get_all(CONTENT_ENCODING) {
+        codings.extend(encoding::parse_codings(Some(v)).map_err(|e| Refusal::decode(&e, dir))?);
+    }
     if codings.is_empty() {
         return Ok(DecodedBody::Borrowed(body));
     }
