@@ -230,6 +230,10 @@ pub struct NameModel {
     key_name: FxSet,
     key_ambiguous: FxSet,
     key_skip: FxSet,
+    /// Lower-case (unfolded) stop, title, place, org and determiner entries written with
+    /// diacritics. A word with diacritics that folds onto a stop entry but is not one of
+    /// these ("Tuấn" vs the title "Tuan", "Åsa" vs the org suffix "ASA") is not that word.
+    accented_stop: FxSet,
 }
 
 impl std::fmt::Debug for NameModel {
@@ -273,6 +277,7 @@ impl NameModel {
             key_name: FxSet::default(),
             key_ambiguous: FxSet::default(),
             key_skip: FxSet::default(),
+            accented_stop: FxSet::default(),
         };
         m.add_names(FIRST_TXT, F_FIRST);
         m.add_names(LAST_TXT, F_LAST);
@@ -311,6 +316,7 @@ impl NameModel {
 
     fn add_stop(&mut self, src: &str) {
         for line in list_lines(src) {
+            self.note_accented(line);
             let f = fold(line);
             if f.contains(' ') {
                 let p: Vec<&str> = f.split_whitespace().collect();
@@ -340,6 +346,9 @@ impl NameModel {
             };
             if word_flag != 0 {
                 for w in line.split_whitespace() {
+                    if word_flag & F_STOP != 0 || word_flag & F_DET != 0 {
+                        self.note_accented(w);
+                    }
                     let f = fold(w);
                     self.add_word(&f, word_flag);
                     if let Some(s) = f.strip_suffix('.') {
@@ -413,6 +422,27 @@ impl NameModel {
         }
     }
 
+    fn note_accented(&mut self, w: &str) {
+        if !w.is_ascii() {
+            let l = w.to_lowercase();
+            self.accented_stop.insert(l.trim_end_matches('.').into());
+        }
+    }
+
+    /// Drops the stop-like flags that `w` only has because folding removed its
+    /// diacritics.
+    fn accent_override(&self, w: &str, f: u32) -> u32 {
+        const STOPPY: u32 = F_STOP | F_TITLE | F_ORG | F_PLACE | F_DET;
+        if f & STOPPY == 0 || w.is_ascii() {
+            return f;
+        }
+        let l = w.to_lowercase();
+        if self.accented_stop.contains(l.as_str()) {
+            return f;
+        }
+        f & !STOPPY
+    }
+
     #[inline]
     fn lookup(&self, folded: &str) -> u32 {
         self.words.get(folded).copied().unwrap_or(0)
@@ -427,7 +457,7 @@ impl NameModel {
         fold_into(w, buf);
         let f = self.lookup(buf);
         if f != 0 {
-            return f;
+            return self.accent_override(w, f);
         }
         if buf.contains(['-', '\'']) {
             let joined: String = buf.chars().filter(|&c| c != '-').collect();
@@ -607,6 +637,12 @@ fn tokenize(text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
     let mut i = ls;
     while i < le {
         let c0 = b[i];
+        // A JSON escape left in text (tool-call arguments streamed as a JSON string):
+        // `\n` and `\t` separate words, they never start one.
+        if c0 == b'\\' && i + 1 < le && matches!(b[i + 1], b'n' | b't' | b'r') {
+            i += 2;
+            continue;
+        }
         if c0 < 0x80 {
             if !c0.is_ascii_alphanumeric() {
                 i += 1;
@@ -725,7 +761,7 @@ fn tokenize(text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
         };
         let next = if e < le { b[e] } else { b' ' };
         // Abbreviated titles with a suffix: "Sig.ra", "Dott.ssa".
-        if kind == TK::Cap && nchars <= 4 && next == b'.' {
+        if matches!(kind, TK::Cap | TK::Lower) && nchars <= 4 && next == b'.' {
             let mut k = e + 1;
             while k < le && k < e + 5 && b[k].is_ascii_lowercase() {
                 k += 1;
@@ -740,11 +776,7 @@ fn tokenize(text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
                     f.as_str(),
                     "sig.ra" | "sig.na" | "sig.ri" | "dott.ssa" | "gent.mo" | "gent.ma"
                 ) {
-                    toks.push(Tok {
-                        s: st,
-                        e: k,
-                        kind: TK::Cap,
-                    });
+                    toks.push(Tok { s: st, e: k, kind });
                     i = k;
                     continue;
                 }
@@ -915,6 +947,7 @@ impl<'a> Scanner<'a> {
                 self.csv_line(ls, le, &mut csv);
                 self.field_line(ls, le);
                 self.inline_kv(ls, le);
+                self.kv_equals(ls, le);
                 self.generic(ls, le);
             }
             if nl >= n {
@@ -973,9 +1006,7 @@ impl<'a> Scanner<'a> {
         }
         fold_into(&self.text[pt.s..pt.e], &mut self.buf2);
         let m = self.m;
-        let Some(cands) = m.cues.get(self.buf2.as_str()) else {
-            return None;
-        };
+        let cands = m.cues.get(self.buf2.as_str())?;
         let mut best: Option<Cue> = None;
         'c: for c in cands {
             if c.comma && !comma {
@@ -1208,7 +1239,24 @@ impl<'a> Scanner<'a> {
         let last_tok = *self.members.last().unwrap_or(&first_tok);
         let e = self.toks[last_tok].e;
 
-        let cue = self.cue_before(first_tok, false);
+        let mut cue = self.cue_before(first_tok, false);
+        // "Frau von Bülow", "mevrouw de Groot", "sig.ra de La Fontaine": a title or
+        // greeting before lower-case particles; the particles belong to the name.
+        if cue != Some(Cue::Strong) {
+            let mut p = first_tok;
+            while p > 0
+                && first_tok - p < 3
+                && self.toks[p - 1].kind == TK::Lower
+                && joinable(text, self.toks[p - 1].e, self.toks[p].s, false)
+                && self.flag(p - 1) & F_PARTICLE != 0
+            {
+                p -= 1;
+            }
+            if p < first_tok && self.cue_before(p, false) == Some(Cue::Strong) {
+                cue = Some(Cue::Strong);
+                s = self.toks[p].s;
+            }
+        }
         // Place prefix right before ("San Francisco"), org suffix right after ("Acme Corp").
         let mut blocked = false;
         if first_tok > 0 {
@@ -1250,8 +1298,7 @@ impl<'a> Scanner<'a> {
             Some(Cue::Weak) => {
                 strong >= 1
                     || (weak >= 1 && (words >= 2 || initials >= 1))
-                    || (words >= 2
-                        && words <= 3
+                    || ((2..=3).contains(&words)
                         && !self
                             .members
                             .iter()
@@ -1470,9 +1517,7 @@ impl<'a> Scanner<'a> {
         }
         loop {
             let v = &text[s..e];
-            let Some(c) = v.chars().next() else {
-                return None;
-            };
+            let c = v.chars().next()?;
             if matches!(
                 c,
                 '"' | '\'' | '`' | '*' | '“' | '”' | '‘' | '’' | '«' | '»'
@@ -1480,9 +1525,7 @@ impl<'a> Scanner<'a> {
                 s += c.len_utf8();
                 continue;
             }
-            let Some(c) = v.chars().next_back() else {
-                return None;
-            };
+            let c = v.chars().next_back()?;
             if matches!(
                 c,
                 '"' | '\'' | '`' | '*' | '“' | '”' | '‘' | '’' | '«' | '»' | ',' | ';' | ':'
@@ -1516,6 +1559,8 @@ impl<'a> Scanner<'a> {
         let mut commas = 0usize;
         let mut stops = 0usize;
         let mut nwords = 0usize;
+        let mut initials = 0usize;
+        let mut any_name = false;
         let mut idx = 0usize;
         let mut pos = s;
         let words: Vec<(usize, usize)> = {
@@ -1553,6 +1598,7 @@ impl<'a> Scanner<'a> {
             if is_initials(w) {
                 span_s = span_s.min(ws);
                 span_e = we;
+                initials += 1;
                 continue;
             }
             let last_word = i_this + 1 == count;
@@ -1614,6 +1660,7 @@ impl<'a> Scanner<'a> {
             if is_strong(f) {
                 strong += 1;
             }
+            any_name |= f & F_NAME != 0;
             if first.is_uppercase() {
                 cap += 1;
             } else if first.is_lowercase() {
@@ -1646,7 +1693,12 @@ impl<'a> Scanner<'a> {
                 return None;
             }
         }
-        if mode == Mode::Ambiguous && nwords == 1 && strong == 0 {
+        // "D. Green": an initial makes a dictionary family name a person's.
+        if mode == Mode::Ambiguous
+            && nwords == 1
+            && strong == 0
+            && !(initials > 0 && any_name && cap == 1)
+        {
             return None;
         }
         Some(span_s..span_e)
@@ -1854,6 +1906,191 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// `customer=Jane Doe`, `author="Jane Doe"`, `applicant=Sietske van der Linden ssn=...`:
+    /// log and query-string pairs whose key names a person. The value is quoted, or the
+    /// capitalized words (with particles) up to the next `key=`.
+    fn kv_equals(&mut self, ls: usize, le: usize) {
+        let text = self.text;
+        let b = text.as_bytes();
+        let Some(first) = memchr::memchr(b'=', &b[ls..le]) else {
+            return;
+        };
+        let mut key = String::new();
+        for cp in memchr::memchr_iter(b'=', &b[ls + first..le]) {
+            let eq = ls + first + cp;
+            let mut k = eq;
+            while k > ls
+                && (b[k - 1].is_ascii_alphanumeric() || matches!(b[k - 1], b'_' | b'-' | b'.'))
+            {
+                k -= 1;
+            }
+            if k == eq || eq - k > 40 {
+                continue;
+            }
+            if k > ls
+                && !matches!(
+                    b[k - 1],
+                    b' ' | b'\t' | b',' | b';' | b'(' | b'[' | b'{' | b'|' | b'&' | b'?'
+                )
+            {
+                continue;
+            }
+            // `user.name=`, `ctx.customer=`: the last segment is the key.
+            let raw = text[k..eq].rsplit('.').next().unwrap_or("");
+            let mode = match self.m.key_mode(raw) {
+                KeyMode::Name(m) => m,
+                _ => {
+                    norm_key(raw, &mut key);
+                    if self.m.fields.get(key.as_str()) == Some(&FieldKind::Single) && key != "name"
+                    {
+                        Mode::Strong
+                    } else {
+                        continue;
+                    }
+                }
+            };
+            let vs = eq + 1;
+            if vs >= le {
+                continue;
+            }
+            let (s, e) = if matches!(b[vs], b'"' | b'\'') {
+                let q = b[vs];
+                let Some(p) = memchr::memchr(q, &b[vs + 1..le]) else {
+                    continue;
+                };
+                (vs + 1, vs + 1 + p)
+            } else {
+                // Words separated by one space, up to a separator or the next `key=`;
+                // lower-case words only as particles inside the name.
+                let mut e = vs;
+                let mut end = vs;
+                while e < le {
+                    let ws = e;
+                    while e < le
+                        && !matches!(
+                            b[e],
+                            b' ' | b'\t'
+                                | b','
+                                | b';'
+                                | b')'
+                                | b']'
+                                | b'}'
+                                | b'|'
+                                | b'&'
+                                | b'"'
+                                | b'='
+                                | b':'
+                        )
+                    {
+                        e += 1;
+                    }
+                    if e == ws || (e < le && matches!(b[e], b'=' | b':')) {
+                        break;
+                    }
+                    let w = &text[ws..e];
+                    let c0 = w.chars().next().unwrap_or(' ');
+                    if c0.is_uppercase() {
+                        end = e;
+                    } else if !(c0.is_lowercase()
+                        && end > vs
+                        && self.m.lookup(&fold(w)) & F_PARTICLE != 0)
+                    {
+                        break;
+                    }
+                    if e + 1 < le && b[e] == b' ' && b[e + 1] != b' ' {
+                        e += 1;
+                    } else {
+                        break;
+                    }
+                }
+                (vs, end)
+            };
+            if e <= s || e - s > NameModel::MAX_LEN {
+                continue;
+            }
+            if let Some(r) = self.value_name(s, e, mode, false) {
+                if char_at(text, r.start).is_some_and(char::is_uppercase) {
+                    self.push(r.start, r.end);
+                }
+            }
+        }
+    }
+
+    /// A data row without a header in view (one row of a table sent alone, as in
+    /// an embeddings `input` array): adjacent cells "Family,Given" where the given
+    /// name is a known one and the family name a known or upper-case one, in a row
+    /// that also carries data (digits or an e-mail address).
+    fn record_row(&mut self, ls: usize, le: usize) {
+        let text = self.text;
+        let b = &text.as_bytes()[ls..le];
+        if b.len() > 1024 || !b.iter().any(|c| c.is_ascii_digit() || *c == b'@') {
+            return;
+        }
+        let mut best = (0usize, 0u8);
+        for d in [b',', b';', b'\t', b'|'] {
+            let c = memchr::memchr_iter(d, b).count();
+            if c > best.0 {
+                best = (c, d);
+            }
+        }
+        if best.0 < 2 {
+            return;
+        }
+        let mut fields = std::mem::take(&mut self.fields);
+        split_fields(text, ls, le, best.1, &mut fields);
+        let cells: Vec<(usize, usize)> = fields
+            .iter()
+            .map(|&(fs, fe)| {
+                let (s, e) = trim_span(text, fs, fe);
+                let v = &text[s..e];
+                if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+                    (s + 1, e - 1)
+                } else {
+                    (s, e)
+                }
+            })
+            .collect();
+        self.fields = fields;
+        let plain = |v: &str| {
+            !v.is_empty()
+                && v.split_whitespace().count() <= 3
+                && v.chars().next().is_some_and(char::is_uppercase)
+                && v.chars()
+                    .all(|c| is_letter(c) || matches!(c, ' ' | '-' | '\'' | '\u{2019}'))
+        };
+        for i in 0..cells.len().saturating_sub(1) {
+            let (fs, fe) = cells[i];
+            let (gs, ge) = cells[i + 1];
+            let (fam, giv) = (&text[fs..fe], &text[gs..ge]);
+            if !plain(fam) || !plain(giv) {
+                continue;
+            }
+            let Some(fam_last) = fam.split_whitespace().next_back() else {
+                continue;
+            };
+            let Some(giv_first) = giv.split_whitespace().next() else {
+                continue;
+            };
+            let ff = self.m.classify(fam_last, &mut self.buf);
+            let gf = self.m.classify(giv_first, &mut self.buf);
+            let fam_caps = fam.chars().filter(|c| is_letter(*c)).count() >= 2
+                && !fam.chars().any(char::is_lowercase);
+            let given_ok =
+                gf & F_FIRST != 0 && (is_strong(gf) || (ff & F_LAST != 0 && is_strong(ff)));
+            let family_ok = ff & F_LAST != 0 || (fam_caps && !is_pure_stop(ff));
+            if !given_ok || !family_ok || ff & (F_CAMEL | F_ORG | F_PLACE | F_TITLE) != 0 {
+                continue;
+            }
+            if let (Some(a), Some(g)) = (
+                self.value_name(fs, fe, Mode::Strong, false),
+                self.value_name(gs, ge, Mode::Strong, false),
+            ) {
+                self.push(a.start, a.end);
+                self.push(g.start, g.end);
+            }
+        }
+    }
+
     /// CSV / TSV / pipe tables: a header naming name columns, then rows.
     fn csv_line(&mut self, ls: usize, le: usize, state: &mut Option<CsvState>) {
         let text = self.text;
@@ -1927,19 +2164,22 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        if ok && nname > 0 {
-            if has_bare_name && (evidence || nname > 1) {
-                for c in cols.iter_mut().take(nname) {
-                    c.1 = Mode::Strong;
-                }
-            }
-            *state = Some(CsvState {
-                delim,
-                ncols: fields.len(),
-                cols,
-                ncols_name: nname,
-            });
+        if !(ok && nname > 0) {
+            self.fields = fields;
+            self.record_row(ls, le);
+            return;
         }
+        if has_bare_name && (evidence || nname > 1) {
+            for c in cols.iter_mut().take(nname) {
+                c.1 = Mode::Strong;
+            }
+        }
+        *state = Some(CsvState {
+            delim,
+            ncols: fields.len(),
+            cols,
+            ncols_name: nname,
+        });
         self.fields = fields;
     }
 }
@@ -2082,8 +2322,7 @@ fn split_fields(text: &str, s: usize, e: usize, d: u8, out: &mut Vec<(usize, usi
     let b = text.as_bytes();
     let mut in_q = false;
     let mut st = s;
-    for k in s..e {
-        let c = b[k];
+    for (k, &c) in b.iter().enumerate().take(e).skip(s) {
         if c == b'"' {
             in_q = !in_q;
         } else if c == d && !in_q {
@@ -2163,6 +2402,80 @@ mod tests {
         check("Geachte mevrouw De Vries,", &["De Vries"]);
         check("Estimada Sra. Gómez:", &["Gómez"]);
         check("Hi Zorblax,", &["Zorblax"]); // unknown word after a strong cue
+    }
+
+    #[test]
+    fn log_key_value_pairs() {
+        check(
+            "2024-06-25 WARN kyc mismatch applicant=Amelia Wilson ssn=300-88-8455 (score 0.41)",
+            &["Amelia Wilson"],
+        );
+        check(
+            "INFO kyc passed customer=Sietske van der Linden dob=2005-09-21",
+            &["Sietske van der Linden"],
+        );
+        check("commit author=\"Jane Doe\" files=3", &["Jane Doe"]);
+        check(
+            "audit user.name=Hannah O'Brien action=login",
+            &["Hannah O'Brien"],
+        );
+        none("GET /api?user=admin&role=viewer");
+        none("build target=Release mode=Debug");
+        none("customer=ACME-42 plan=Pro");
+    }
+
+    #[test]
+    fn diacritics_tell_names_from_stop_words() {
+        // "Tuan" is a Malay title and "ASA" an org suffix; "Tuấn" and "Åsa" are names.
+        check("Dear Tuấn Anh,\nthanks", &["Tuấn Anh"]);
+        check("Customer Trần Tuấn Anh called", &["Trần Tuấn Anh"]);
+        check(
+            "Je m'appelle Åsa Virtanen et j'habite ici.",
+            &["Åsa Virtanen"],
+        );
+        check("Sehr geehrter Señor García,", &["García"]);
+    }
+
+    #[test]
+    fn particles_after_a_title() {
+        check("Frau von Bülow meldet, dass", &["von Bülow"]);
+        check(
+            "Melding CS-880289: mevrouw de Groot heeft haar",
+            &["de Groot"],
+        );
+        check("Gentile sig.ra de La Fontaine,", &["de La Fontaine"]);
+        none("Die Stadt von Berlin ist groß.");
+    }
+
+    #[test]
+    fn escaped_line_breaks_separate_words() {
+        check("Cordialement\\nKarthik Desai", &["Karthik Desai"]);
+        none("C:\\new\\Folder");
+    }
+
+    #[test]
+    fn initial_and_family_name_in_a_name_field() {
+        assert_eq!(key_names("D. Green", "name"), ["D. Green"]);
+        assert_eq!(key_names("A. Test", "name"), Vec::<&str>::new());
+        check(
+            "{\"id\":1,\"name\":\"P. Ferrari\",\"email\":\"x\"}",
+            &["P. Ferrari"],
+        );
+    }
+
+    #[test]
+    fn header_less_record_rows() {
+        check(
+            "Green,Rhys,05/10/1956,+44 20 3474 0801,128A Station Road,Leeds LS1 4DY",
+            &["Green", "Rhys"],
+        );
+        check(
+            "JOSHI,Shreya,\"December 9, 1979\",+16465602817",
+            &["JOSHI", "Shreya"],
+        );
+        check("Visser,Floor,08/03/1982,215.450.9671", &["Visser", "Floor"]);
+        none("Paris,France,2024-01-01,120");
+        none("Apple,Orange,12,14");
     }
 
     #[test]

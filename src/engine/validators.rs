@@ -24,6 +24,7 @@
 //! | `entropy(x)` | Shannon entropy >= x bits/char and not a placeholder |
 //! | `not_placeholder` | not a placeholder (`your-key-here`, `<...>`, `${VAR}`, `****`, ...) |
 //! | `password` | an assigned secret value: not a placeholder, not a code reference (`os.environ`), not a type/keyword word |
+//! | `password_strict` | a password in prose: `password` checks, 6+ chars, letters mixed with digits or symbols (or a 6+ digit PIN); not a plain word, version, date or URL |
 //! | `aws_access_key` | `AKIA`/`ASIA`/`ABIA`/`ACCA` + 16 upper-case alphanumerics, not a placeholder |
 //! | `dni` | Spanish DNI / NIE with the mod-23 control letter |
 //! | `bsn` | Dutch BSN, 9 digits, 11-proof |
@@ -55,6 +56,9 @@ pub enum Validator {
     Entropy(f64),
     NotPlaceholder,
     Password,
+    /// A password written in prose ("my new password is X"): the `password` checks, and it
+    /// must look like one (letters with digits or symbols, or a long PIN), not a word.
+    PasswordStrict,
     AwsAccessKey,
     Dni,
     Bsn,
@@ -104,6 +108,7 @@ impl Validator {
             "jwt" => Validator::Jwt,
             "not_placeholder" => Validator::NotPlaceholder,
             "password" => Validator::Password,
+            "password_strict" => Validator::PasswordStrict,
             "aws_access_key" => Validator::AwsAccessKey,
             "dni" | "es_dni" => Validator::Dni,
             "bsn" | "nl_bsn" => Validator::Bsn,
@@ -117,7 +122,7 @@ impl Validator {
             other => {
                 return Err(format!(
                     "unknown validator `{other}` (known: luhn, iban, us_ssn, ipv4, ipv6, mac, phone, \
-                     email, email_obfuscated, date, jwt, entropy(<min>), not_placeholder, password, \
+                     email, email_obfuscated, date, jwt, entropy(<min>), not_placeholder, password, password_strict, \
                      aws_access_key, dni, bsn, nino, de_tax_id, nir, codice_fiscale, address, pem, secret)"
                 ));
             }
@@ -141,6 +146,7 @@ impl Validator {
             Validator::Entropy(min) => !is_placeholder(value) && shannon_entropy(value) >= *min,
             Validator::NotPlaceholder => !is_placeholder(value),
             Validator::Password => check_password(value),
+            Validator::PasswordStrict => check_password_strict(value),
             Validator::AwsAccessKey => check_aws_access_key(value),
             Validator::Dni => check_dni(value),
             Validator::Bsn => check_bsn(value),
@@ -208,12 +214,6 @@ pub fn shannon_entropy(s: &str) -> f64 {
         .sum()
 }
 
-fn contains_ci(hay: &str, needle: &str) -> bool {
-    let h = hay.as_bytes();
-    let n = needle.as_bytes();
-    n.len() <= h.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
-}
-
 /// Placeholder words that mark a documentation value wherever they appear.
 const PLACEHOLDER_WORDS: &[&str] = &[
     "your",
@@ -276,10 +276,30 @@ pub fn is_placeholder(value: &str) -> bool {
             return true;
         }
     }
-    if PLACEHOLDER_WORDS.iter().any(|w| contains_ci(v, w)) {
+    if PLACEHOLDER_WORDS.iter().any(|w| has_placeholder_word(v, w)) {
         return true;
     }
     has_delimited_word(v, "example") || has_delimited_word(v, "sample")
+}
+
+/// `word` occurs in `v` (ASCII case-insensitive) as a placeholder: anywhere in a short or
+/// low-entropy value, but inside a long random token (`...7MnyoUrSSko...` in a 170-character
+/// OAuth token) only where it touches a delimiter or an end (`sk-your-key`, `YOUR_TOKEN`).
+fn has_placeholder_word(v: &str, word: &str) -> bool {
+    let h = v.as_bytes();
+    let n = word.len();
+    if h.len() < n {
+        return false;
+    }
+    let random = h.len() >= 32 && shannon_entropy(v) >= 4.0;
+    (0..=h.len() - n).any(|i| {
+        h[i..i + n].eq_ignore_ascii_case(word.as_bytes())
+            && (!random
+                || i == 0
+                || i + n == h.len()
+                || !h[i - 1].is_ascii_alphanumeric()
+                || !h[i + n].is_ascii_alphanumeric())
+    })
 }
 
 /// `word` occurs in `v` (ASCII case-insensitive) with a non-alphanumeric character or the
@@ -851,6 +871,11 @@ fn check_phone(value: &str) -> bool {
     if looks_like_date_or_version(v, &shape.groups) {
         return false;
     }
+    // ISBN-13 / EAN book numbers (978-3-16-148410-0): no dialled number has 13 digits
+    // starting with 978 or 979.
+    if !shape.plus && all.len() == 13 && all[..2] == [9, 7] && matches!(all[2], 8 | 9) {
+        return false;
+    }
     if shape.plus {
         return international(&all);
     }
@@ -923,6 +948,11 @@ fn national(groups: &[Vec<u8>], all: &[u8]) -> bool {
     if groups.len() >= 3 && groups.iter().all(|g| g.last() == Some(&0)) {
         return false;
     }
+    // A lone final digit is a check digit (ISBN "0-0728-4445-0", "07 284445 0"), not
+    // how national numbers are grouped.
+    if groups.len() >= 3 && groups.last().is_some_and(|g| g.len() == 1) {
+        return false;
+    }
     if all[0] == 0 {
         // Trunk prefix (EU, UK): 9-13 digits (Austria and Germany go up to 13).
         // 4-4-4 is how card numbers are written, not phones.
@@ -943,6 +973,11 @@ fn national(groups: &[Vec<u8>], all: &[u8]) -> bool {
         // as written (generated and real-world numbers often break the exchange rules).
         match lens.as_slice() {
             [10] if nanp_ok(all) => return true,
+            // Italian mobile 3xx xxxxxxx: the operator prefixes are 31x-39x, and the
+            // subscriber part is not a test run (1234567, 0000000).
+            [3, 7] if all[0] == 3 => {
+                return all[1] != 0 && !is_sequential(&all[3..]) && !all_same(&all[3..]);
+            }
             [3, 3, 4] | [3, 7] | [6, 4] => return true,
             _ => {}
         }
@@ -1550,9 +1585,22 @@ fn check_password(value: &str) -> bool {
     // getpass.getpass, request.headers.get: a dotted chain of identifiers.
     // Random tokens also have dots (`ya29.a0AfH6...`), but their segments mix digits into
     // the letters; code identifiers carry digits at most at the end (`python3`, `v2`).
+    // Identifiers are cased by words (`environ`, `DB_PASSWORD`, `dbPassword`, `HttpClient`);
+    // a lower-case letter followed by two or more capitals and a lower-case letter again
+    // (`DrhQKEAYhnt`) is how random strings look, not names.
     let wordy = |seg: &str| {
         let t = seg.trim_end_matches(|c: char| c.is_ascii_digit());
-        ident(seg) && !t.bytes().any(|c| c.is_ascii_digit())
+        let sb = seg.as_bytes();
+        let random_case = (1..sb.len()).any(|i| {
+            sb[i - 1].is_ascii_lowercase() && {
+                let caps = sb[i..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_uppercase())
+                    .count();
+                caps >= 2 && sb.get(i + caps).is_some_and(u8::is_ascii_lowercase)
+            }
+        });
+        ident(seg) && !t.bytes().any(|c| c.is_ascii_digit()) && !random_case
     };
     if v.contains('.') && v.split('.').all(wordy) {
         return false;
@@ -1593,6 +1641,43 @@ fn check_password(value: &str) -> bool {
     if lower.starts_with("<redacted")
         || lower.starts_with("[redacted")
         || lower.starts_with("[filtered")
+    {
+        return false;
+    }
+    true
+}
+
+fn check_password_strict(value: &str) -> bool {
+    let v = value.trim();
+    if v.chars().count() < 6 || !check_password(v) || v.contains("://") {
+        return false;
+    }
+    let letters = v.chars().filter(|c| c.is_alphabetic()).count();
+    let digits = v.bytes().filter(u8::is_ascii_digit).count();
+    let others = v.chars().filter(|c| !c.is_alphanumeric()).count();
+    if letters == 0 {
+        // A PIN-like run of digits; dates, times and amounts have separators.
+        return others == 0 && digits >= 6 && !all_same(v.as_bytes());
+    }
+    if digits == 0 && others == 0 {
+        // A plain word ("expired", "incorrect", "Sommer"), whatever its case.
+        return false;
+    }
+    // Versions and identifiers with one letter: v3.15.9, 2.0.1-a.
+    if letters <= 1
+        && v.chars()
+            .all(|c| c.is_alphabetic() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'))
+    {
+        return false;
+    }
+    // Dates with a month name and ordinals: 12th, 3rd, Jan-2024.
+    let lower = v.to_ascii_lowercase();
+    if letters <= 3
+        && ["st", "nd", "rd", "th"].iter().any(|s| {
+            lower
+                .strip_suffix(s)
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()))
+        })
     {
         return false;
     }
@@ -2332,6 +2417,9 @@ mod tests {
             "+1-012-345-6789",
             "001-415-555-2671x1234",
             "415-555-2671 ext. 12",
+            "349 7861258",
+            "320-5645874",
+            "366/7515832",
         ] {
             assert!(p.check(ok), "{ok}");
         }
@@ -2360,6 +2448,13 @@ mod tests {
             "250 000 000",
             "123 45 6789",
             "12 34 56",
+            "0728-4445-0",
+            "07 284445 0",
+            "978-0-07-284445-0",
+            "9780072844450",
+            "300 5645874",
+            "349 1234567",
+            "349 0000000",
         ] {
             assert!(!p.check(bad), "{bad}");
         }
@@ -2466,6 +2561,19 @@ mod tests {
     }
 
     #[test]
+    fn placeholder_words_inside_random_tokens() {
+        // "your" fused into a long random token is chance, not a placeholder.
+        assert!(!is_placeholder(
+            "EAAGccMUDPO6gvoPJ0kBeFyyDCfatvYBcUz9oL9aJGSZUCvv8g5U9dQ2U3Fg3NOv1ITWZvMYtY8ItjCaWG2LCOG2zUAs8rimbQUts8ogw74Km5FOXtgujduC7MnyoUrSSko4R8i6pWSvNf40DmIGk5CaHBB"
+        ));
+        assert!(is_placeholder(
+            "sk-proj-yourkeyhere-Qm9vbGVhbi1zZWNyZXQtdmFsdWU"
+        ));
+        assert!(is_placeholder("YOUR_API_KEY_HERE"));
+        assert!(is_placeholder("yourapikey"));
+    }
+
+    #[test]
     fn entropy_and_placeholders() {
         let e = v("entropy(3.5)");
         assert!(e.check("sk-proj-Ab3dE6fGh9JkLmN0pQrStUvWxYz1234567890abcdEFGH"));
@@ -2513,6 +2621,44 @@ mod tests {
             "abc",
             "[REDACTED]",
             "xxxxxxxx",
+        ] {
+            assert!(!p.check(bad), "{bad}");
+        }
+        // Random passwords with dots are not code references.
+        assert!(p.check("DrhQKEAYhnt.MuVA4"));
+        assert!(!p.check("config.dbPassword"));
+        assert!(!p.check("settings.DATABASES"));
+    }
+
+    #[test]
+    fn passwords_in_prose() {
+        let p = v("password_strict");
+        for ok in [
+            "Football2013",
+            "Passwort1970",
+            "A%v6nde+PAg-W=RKRrYTc1",
+            "Estate1994?",
+            "C^#!f&s2Qg*~8",
+            "hunter2!",
+            "84937261",
+        ] {
+            assert!(p.check(ok), "{ok}");
+        }
+        for bad in [
+            "expired",
+            "incorrect",
+            "reset",
+            "Sommer",
+            "PASSWORD",
+            "v3.15.9",
+            "2024-01-05",
+            "12.03.2024",
+            "12th",
+            "abc1",
+            "https://acme.io/reset",
+            "<your-new-password>",
+            "********",
+            "111111",
         ] {
             assert!(!p.check(bad), "{bad}");
         }
