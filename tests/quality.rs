@@ -167,8 +167,9 @@ fn detection_quality_on_seeded_corpus() {
     let mut structured = Tally::default();
     let mut soft = Tally::default();
     let (mut keep_total, mut keep_ok) = (0usize, 0usize);
-    let mut lost_keep: BTreeMap<&str, (usize, usize, Vec<(String, &str, String)>)> =
-        BTreeMap::new();
+    // class -> (lost, total, examples: (value, family, taken by))
+    type Lost<'a> = (usize, usize, Vec<(String, &'a str, String)>);
+    let mut lost_keep: BTreeMap<&str, Lost<'_>> = BTreeMap::new();
     let mut keep_class_total: BTreeMap<&str, usize> = BTreeMap::new();
     let mut misses: Vec<Miss<'_>> = Vec::new();
     let mut errors: Vec<(usize, String)> = Vec::new();

@@ -170,7 +170,7 @@ impl FieldMatcher {
     fn header(&self, line: &str) -> Option<(u8, Vec<Option<usize>>)> {
         // A header's first cell is a short name: reject prose before counting anything.
         let b = line.as_bytes();
-        let first_end = b
+        let first_end = b[..b.len().min(MAX_LABEL + 3)]
             .iter()
             .position(|c| matches!(c, b',' | b';' | b'\t' | b'|'))?;
         if line.len() > 1024 || first_end > MAX_LABEL + 2 {

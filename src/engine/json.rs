@@ -420,8 +420,12 @@ fn raw_offsets(raw: &str, targets: &[usize]) -> Vec<usize> {
             ri += n;
             di += c.len_utf8();
         } else {
-            ri += 1;
-            di += 1;
+            // Plain bytes map one to one: jump to the next escape or the next target.
+            let next_escape = memchr::memchr(b'\\', &b[ri..]).map_or(b.len(), |o| ri + o);
+            let next_target = t.peek().map_or(usize::MAX, |&&x| ri + (x - di));
+            let to = next_escape.min(next_target).max(ri + 1);
+            di += to - ri;
+            ri = to;
         }
     }
     // Targets at or past the end map to the end.

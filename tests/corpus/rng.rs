@@ -5,7 +5,7 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5EED_0F_7E11_6A7E)
+        Rng(seed ^ 0x005E_ED0F_7E11_6A7E)
     }
 
     pub fn next_u64(&mut self) -> u64 {

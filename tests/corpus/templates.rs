@@ -1,3 +1,4 @@
+#![allow(clippy::explicit_auto_deref)] // `*` picks the `&str` element type for `pick`
 //! Document templates: the text families a production AI gateway sees. `⟦slot⟧` marks a
 //! generated value (see ctx.rs). Locales: 0 EN, 1 DE, 2 FR, 3 ES, 4 IT, 5 NL.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::explicit_auto_deref)] // `*` picks the `&str` element type for `pick`
 //! Generators for realistic values (with real checksums) and the checksum validators
 //! the self-check test uses.
 
@@ -270,8 +271,7 @@ pub fn email_for(r: &mut Rng, p: &Person, loc: usize) -> String {
     let fam_first_word = p
         .family
         .split(' ')
-        .filter(|w| !PARTICLES.contains(&w.to_lowercase().as_str()))
-        .next()
+        .find(|w| !PARTICLES.contains(&w.to_lowercase().as_str()))
         .unwrap_or(&p.family);
     let f = if r.chance(0.5) {
         fold(&p.family, german)
@@ -284,7 +284,7 @@ pub fn email_for(r: &mut Rng, p: &Person, loc: usize) -> String {
         r.pick_of(FREEMAIL[loc]).to_string()
     };
     let local = match r.below(9) {
-        0 | 1 | 2 => format!("{g}.{f}"),
+        0..=2 => format!("{g}.{f}"),
         3 => format!("{}.{f}", &g[..1.min(g.len())]),
         4 => format!("{g}{f}{}", r.range(1, 99)),
         5 => format!("{f}.{g}"),
@@ -520,7 +520,7 @@ pub fn phone_country(r: &mut Rng, loc: usize) -> &'static str {
 
 pub fn card(r: &mut Rng) -> String {
     let (prefix, len): (String, usize) = match r.below(8) {
-        0 | 1 | 2 => ("4".into(), 16),
+        0..=2 => ("4".into(), 16),
         3 => (format!("5{}", r.range(1, 5)), 16),
         4 => (format!("{}", r.range(2221, 2720)), 16),
         5 => (if r.chance(0.5) { "34" } else { "37" }.into(), 15),
@@ -758,7 +758,7 @@ pub fn api_key(r: &mut Rng, kind: &str) -> String {
         "groq" => format!("gsk_{}", r.charset(ALNUM, 52)),
         "openrouter" => format!("sk-or-v1-{}", r.charset(HEX, 64)),
         "xai" => format!("xai-{}", r.charset(ALNUM, 80)),
-        _ => format!("AKIA{}", r.charset(&B32[..], 16).replace('1', "7")),
+        _ => format!("AKIA{}", r.charset(B32, 16).replace('1', "7")),
     }
 }
 
