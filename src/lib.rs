@@ -27,3 +27,5 @@ pub mod engine;
 pub mod provider;
 #[cfg(feature = "redact")]
 pub mod redact;
+#[cfg(feature = "sidecar")]
+pub mod sidecar;

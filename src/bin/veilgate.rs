@@ -22,6 +22,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the sidecar proxy (built-in defaults without --config).
+    #[cfg(feature = "sidecar")]
+    Proxy(ProxyArgs),
+    /// Check a configuration file.
+    #[cfg(feature = "sidecar")]
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Read stdin, write it redacted to stdout (JSON keeps its structure, SSE its framing).
     Redact(RedactArgs),
     /// Inspect and check filter definitions.
@@ -29,6 +38,30 @@ enum Command {
         #[command(subcommand)]
         command: FiltersCommand,
     },
+}
+
+#[cfg(feature = "sidecar")]
+#[derive(clap::Args)]
+struct ProxyArgs {
+    /// Configuration file (TOML); see examples/veilgate.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen address, overriding the file (default 127.0.0.1:8080).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<std::net::SocketAddr>,
+    /// Admin listen address (/healthz, /readyz, /metrics), overriding the file.
+    #[arg(long, value_name = "HOST:PORT")]
+    admin_listen: Option<std::net::SocketAddr>,
+    /// Base URL of the default upstream, overriding the file.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+}
+
+#[cfg(feature = "sidecar")]
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Parse and validate FILE; errors name the line, the key and why.
+    Check { file: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -89,6 +122,12 @@ enum ActionArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        #[cfg(feature = "sidecar")]
+        Command::Proxy(args) => proxy(args),
+        #[cfg(feature = "sidecar")]
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => config_check(&file),
         Command::Redact(args) => redact(args),
         Command::Filters {
             command: FiltersCommand::Check { dir },
@@ -230,4 +269,49 @@ fn list(paths: &[PathBuf]) -> Result<ExitCode, String> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "sidecar")]
+fn proxy(args: ProxyArgs) -> Result<ExitCode, String> {
+    let level = match std::env::var("VEILGATE_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+    let overrides = veilgate::sidecar::Overrides {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        upstream: args.upstream,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    rt.block_on(veilgate::sidecar::run(args.config, overrides))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "sidecar")]
+fn config_check(file: &std::path::Path) -> Result<ExitCode, String> {
+    match veilgate::sidecar::Config::load(file) {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} upstreams, {} routes, listen {})",
+                file.display(),
+                c.upstreams.len(),
+                c.routes.len(),
+                c.listen
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

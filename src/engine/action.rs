@@ -17,7 +17,7 @@ use sha2::Sha256;
 use super::{Detection, Engine, Error};
 
 /// The transformation applied to a detected value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Replace with `[ENTITY]`.
@@ -122,8 +122,8 @@ impl fmt::Debug for Key {
 pub struct Session {
     /// token -> original value.
     reverse: HashMap<String, String>,
-    /// Detections counted by entity.
-    pub counts: BTreeMap<Arc<str>, u64>,
+    /// Detections counted by entity and the action taken.
+    pub counts: BTreeMap<(Arc<str>, Action), u64>,
     /// When set, every detection is recorded here (entity, filter, action; no value).
     pub spans: Option<Vec<SpanRecord>>,
     record_values: bool,
@@ -347,7 +347,10 @@ impl Redactor {
         session: &mut Session,
         out: &mut String,
     ) -> Result<(), Error> {
-        *session.counts.entry(d.entity.clone()).or_insert(0) += 1;
+        *session
+            .counts
+            .entry((d.entity.clone(), action))
+            .or_insert(0) += 1;
         if let Some(spans) = session.spans.as_mut() {
             spans.push(SpanRecord {
                 entity: d.entity.clone(),

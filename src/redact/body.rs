@@ -191,6 +191,17 @@ pub(crate) struct SseState {
     out: BytesMut,
     trailers: Option<http::HeaderMap>,
     done: bool,
+    observer: Option<std::sync::Arc<dyn super::Observer>>,
+    /// Counts from the request, so the answer's own can be reported.
+    request_counts: super::Counts,
+    reported: bool,
+}
+
+impl Drop for SseState {
+    fn drop(&mut self) {
+        // The client went away mid-stream: what was detected so far still counts.
+        self.report();
+    }
 }
 
 impl std::fmt::Debug for SseState {
@@ -220,6 +231,32 @@ impl SseState {
             out: BytesMut::new(),
             trailers: None,
             done: false,
+            observer: None,
+            request_counts: super::Counts::new(),
+            reported: false,
+        }
+    }
+
+    /// Reports the answer's detections and refusals to `observer`.
+    pub(crate) fn observed(
+        mut self,
+        observer: Option<std::sync::Arc<dyn super::Observer>>,
+    ) -> Self {
+        self.request_counts = self.session.counts.clone();
+        self.observer = observer;
+        self
+    }
+
+    fn report(&mut self) {
+        if self.reported {
+            return;
+        }
+        self.reported = true;
+        if let Some(o) = &self.observer {
+            let d = super::delta(&self.request_counts, &self.session.counts);
+            if !d.is_empty() {
+                o.detections(Direction::Response, &d);
+            }
         }
     }
 
@@ -517,6 +554,7 @@ impl SseState {
             }
         }
         self.done = true;
+        self.report();
     }
 
     fn fail_engine(&mut self, e: &crate::engine::Error) {
@@ -540,6 +578,9 @@ impl SseState {
             return;
         }
         tracing::warn!(code, provider = ?self.provider, "stream ended by veilgate");
+        if let Some(o) = &self.observer {
+            o.refused(Direction::Response, kind.status().as_u16(), code);
+        }
         self.line.clear();
         self.event.clear();
         self.channels.clear();

@@ -94,6 +94,11 @@ impl RedactLayer {
         self.map(|c| c.provider = Some(provider))
     }
 
+    /// Reports detections and refusals (counts and codes only) to `observer`.
+    pub fn observer(self, observer: Arc<dyn super::Observer>) -> Self {
+        self.map(|c| c.observer = Some(observer))
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config

@@ -66,8 +66,34 @@ pub use future::ResponseFuture;
 pub use layer::{PrivacyLayer, RedactLayer, ServiceBuilderExt};
 pub use service::Redact;
 
-use crate::engine::Redactor;
-use crate::provider::{ErrorKind, Provider};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::engine::{Action, Redactor};
+use crate::provider::{Direction, ErrorKind, Provider};
+
+/// Detections by (entity, action).
+pub type Counts = BTreeMap<(Arc<str>, Action), u64>;
+
+/// Told what the layer did, for metrics and audit records. It is never given a value,
+/// a body or a key: only entity names, counts, statuses and `veilgate_*` codes.
+pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
+    /// Detections in one direction of one exchange (answers: once the body is done).
+    fn detections(&self, dir: Direction, counts: &Counts);
+    /// A body was refused (or an answer replaced by an error).
+    fn refused(&self, dir: Direction, status: u16, code: &str);
+}
+
+/// `after - before`, per key.
+pub(crate) fn delta(before: &Counts, after: &Counts) -> Counts {
+    after
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v - before.get(k).copied().unwrap_or(0);
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect()
+}
 
 /// Default largest body scanned (decoded): 16 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
@@ -82,6 +108,7 @@ pub struct Config {
     pub fail_open_request: bool,
     pub fail_open_response: bool,
     pub provider: Option<Provider>,
+    pub observer: Option<Arc<dyn Observer>>,
 }
 
 impl Config {
@@ -94,6 +121,7 @@ impl Config {
             fail_open_request: false,
             fail_open_response: false,
             provider: None,
+            observer: None,
         }
     }
 }

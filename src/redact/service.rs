@@ -98,6 +98,7 @@ where
                         "veilgate_body_read_error",
                     )
                 };
+                observe_refusal(&config, Direction::Request, &r);
                 return Ok(refuse(provider, &r));
             }
         };
@@ -121,12 +122,18 @@ where
                     status = r.kind.status().as_u16(),
                     "request refused"
                 );
+                observe_refusal(&config, Direction::Request, &r);
                 return Ok(refuse(provider, &r));
             }
         }
     } else {
         RedactBody::passthrough(body)
     };
+    if let Some(o) = &config.observer {
+        if !session.counts.is_empty() {
+            o.detections(Direction::Request, &session.counts);
+        }
+    }
     if config.response {
         // Answers must be readable to be restored: ask the upstream not to compress.
         parts
@@ -138,6 +145,12 @@ where
         return Ok(resp.map(RedactBody::passthrough));
     }
     Ok(respond(&config, resp, provider, endpoint, session).await)
+}
+
+fn observe_refusal(config: &Config, dir: Direction, r: &Refusal) {
+    if let Some(o) = &config.observer {
+        o.refused(dir, r.kind.status().as_u16(), r.code);
+    }
 }
 
 fn refuse<B>(provider: Provider, r: &Refusal) -> Response<RedactBody<B>> {
@@ -288,7 +301,8 @@ where
             }
             let (mut parts, body) = resp.into_parts();
             parts.headers.remove(CONTENT_LENGTH);
-            let state = SseState::new(config.redactor.clone(), session, provider, endpoint);
+            let state = SseState::new(config.redactor.clone(), session, provider, endpoint)
+                .observed(config.observer.clone());
             Response::from_parts(parts, RedactBody::sse(body, state))
         }
         BodyKind::Json | BodyKind::JsonLines | BodyKind::Text | BodyKind::Unknown => {
@@ -309,11 +323,13 @@ where
                             "veilgate_upstream_error",
                         )
                     };
+                    observe_refusal(config, Direction::Response, &r);
                     return refuse(provider, &r);
                 }
             };
             let trailers = collected.trailers().cloned();
             let bytes = collected.to_bytes();
+            let before = session.counts.clone();
             match restore_answer(
                 config,
                 &mut parts.headers,
@@ -324,6 +340,12 @@ where
                 &mut session,
             ) {
                 Ok(new) => {
+                    if let Some(o) = &config.observer {
+                        let d = super::delta(&before, &session.counts);
+                        if !d.is_empty() {
+                            o.detections(Direction::Response, &d);
+                        }
+                    }
                     Response::from_parts(parts, RedactBody::full_with_trailers(new, trailers))
                 }
                 Err(_) if config.fail_open_response => {
@@ -331,6 +353,7 @@ where
                 }
                 Err(r) => {
                     tracing::warn!(code = r.code, "answer replaced by an error");
+                    observe_refusal(config, Direction::Response, &r);
                     refuse(provider, &r)
                 }
             }

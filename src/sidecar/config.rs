@@ -1,0 +1,417 @@
+//! The sidecar's configuration file (TOML). Every option is documented in
+//! `examples/veilgate.toml`; unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::engine::Action;
+use crate::provider::Provider;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where clients connect.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Health, readiness and metrics; never the proxy port.
+    #[serde(default = "default_admin")]
+    pub admin_listen: SocketAddr,
+    /// Upstream used when no route matches.
+    #[serde(default)]
+    pub default_upstream: Option<String>,
+    /// Clients may pick an upstream by name with the `x-veilgate-upstream` header.
+    #[serde(default = "yes")]
+    pub upstream_header: bool,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[serde(default = "default_drain")]
+    pub drain_secs: u64,
+    /// Re-read this file when it changes (SIGHUP always reloads).
+    #[serde(default = "yes")]
+    pub watch: bool,
+    #[serde(default, rename = "upstream")]
+    pub upstreams: Vec<UpstreamConfig>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub redact: RedactConfig,
+}
+
+/// One upstream API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// `openai`, `anthropic` or `generic`: error shapes and where content lives.
+    #[serde(default = "default_provider")]
+    pub provider: ProviderName,
+    /// `https://api.openai.com` (a path prefix is kept: `https://host/openai`).
+    pub base_url: String,
+    /// Free-form region label (`eu`, `us`), used by residency routing.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Whether the provider may train on data sent to it.
+    #[serde(default)]
+    pub trains_on_data: bool,
+    #[serde(default = "default_connect_ms")]
+    pub connect_timeout_ms: u64,
+    /// Until the response headers arrive.
+    #[serde(default = "default_response_ms")]
+    pub response_timeout_ms: u64,
+    /// Longest silence between two body frames of an answer.
+    #[serde(default = "default_idle_ms")]
+    pub idle_timeout_ms: u64,
+    /// Extra PEM CA certificates trusted for this upstream (besides the bundled roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `openai` | `anthropic` | `generic`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderName {
+    Openai,
+    Anthropic,
+    Generic,
+}
+
+impl From<ProviderName> for Provider {
+    fn from(p: ProviderName) -> Provider {
+        match p {
+            ProviderName::Openai => Provider::OpenAi,
+            ProviderName::Anthropic => Provider::Anthropic,
+            ProviderName::Generic => Provider::Generic,
+        }
+    }
+}
+
+/// Requests whose path starts with `path_prefix` go to `upstream`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub path_prefix: String,
+    pub upstream: String,
+}
+
+/// The redaction policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactConfig {
+    /// Action for every entity unless `entities` says otherwise; unset: each filter's own.
+    #[serde(default = "default_action")]
+    pub action: Option<Action>,
+    /// Action per entity (`EMAIL = "hash"`).
+    #[serde(default)]
+    pub entities: BTreeMap<String, Action>,
+    /// Extra filter files or directories.
+    #[serde(default)]
+    pub filters: Vec<PathBuf>,
+    /// Values never redacted (exact, case-insensitive).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Environment variable holding the pseudonym key.
+    #[serde(default = "default_key_env")]
+    pub key_env: String,
+    /// File holding the pseudonym key (wins over `key_env`).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    #[serde(default = "default_body_limit")]
+    pub body_limit: usize,
+    #[serde(default = "yes")]
+    pub requests: bool,
+    #[serde(default = "yes")]
+    pub responses: bool,
+    #[serde(default)]
+    pub fail_open_requests: bool,
+    #[serde(default)]
+    pub fail_open_responses: bool,
+    /// Restore pseudonyms in answers.
+    #[serde(default = "yes")]
+    pub restore: bool,
+    /// Action for PII the model produced; `"none"` leaves answers unscanned.
+    #[serde(default = "default_response_action")]
+    pub response_action: String,
+    /// Entities not scanned in answers.
+    #[serde(default = "default_response_skip")]
+    pub response_skip: Vec<String>,
+}
+
+impl Default for RedactConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:8080".parse().expect("literal")
+}
+fn default_admin() -> SocketAddr {
+    "127.0.0.1:9090".parse().expect("literal")
+}
+fn default_drain() -> u64 {
+    30
+}
+fn default_provider() -> ProviderName {
+    ProviderName::Openai
+}
+fn default_connect_ms() -> u64 {
+    10_000
+}
+fn default_response_ms() -> u64 {
+    600_000
+}
+fn default_idle_ms() -> u64 {
+    300_000
+}
+fn default_action() -> Option<Action> {
+    Some(Action::Pseudonymize)
+}
+fn default_key_env() -> String {
+    "VEILGATE_KEY".into()
+}
+fn default_body_limit() -> usize {
+    crate::redact::DEFAULT_BODY_LIMIT
+}
+fn default_response_action() -> String {
+    "redact".into()
+}
+fn default_response_skip() -> Vec<String> {
+    vec!["PERSON".into()]
+}
+
+impl UpstreamConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn response_timeout(&self) -> Duration {
+        Duration::from_millis(self.response_timeout_ms)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+}
+
+/// A configuration problem, located in the file when possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, ": {k}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// The built-in defaults: listen on 127.0.0.1:8080, `/v1/messages` to Anthropic,
+    /// everything else to OpenAI, pseudonymize requests and restore answers.
+    pub fn builtin() -> Config {
+        Config::parse("builtin", BUILTIN).expect("the built-in config is valid")
+    }
+
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: None,
+            key: None,
+            message: e.to_string(),
+        })?;
+        Config::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses and validates TOML text; errors carry the line and key.
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let key = e
+                .span()
+                .map(|s| text[s.clone()].trim().to_string())
+                .filter(|k| !k.is_empty() && k.len() < 80);
+            ConfigError {
+                file: file.into(),
+                line,
+                key,
+                message: e.message().to_string(),
+            }
+        })?;
+        config.validate(file, text)?;
+        Ok(config)
+    }
+
+    pub(crate) fn validate(&self, file: &str, text: &str) -> Result<(), ConfigError> {
+        let err = |needle: &str, key: &str, message: String| ConfigError {
+            file: file.into(),
+            line: text
+                .find(needle)
+                .map(|i| text[..i].matches('\n').count() + 1),
+            key: Some(key.into()),
+            message,
+        };
+        if self.upstreams.is_empty() {
+            return Err(err(
+                "[[upstream]]",
+                "upstream",
+                "at least one [[upstream]] is needed".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for u in &self.upstreams {
+            if !names.insert(u.name.as_str()) {
+                return Err(err(
+                    &format!("\"{}\"", u.name),
+                    "upstream.name",
+                    format!("duplicate upstream {:?}", u.name),
+                ));
+            }
+            match u.base_url.parse::<http::Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some() => {}
+                _ => {
+                    return Err(err(
+                        &u.base_url,
+                        "upstream.base_url",
+                        format!("{:?} is not an http:// or https:// URL", u.base_url),
+                    ));
+                }
+            }
+            if u.connect_timeout_ms == 0 || u.response_timeout_ms == 0 || u.idle_timeout_ms == 0 {
+                return Err(err(
+                    &u.name,
+                    "upstream.*_timeout_ms",
+                    "timeouts must be positive".into(),
+                ));
+            }
+        }
+        let known = |n: &str| self.upstreams.iter().any(|u| u.name == n);
+        for r in &self.routes {
+            if !known(&r.upstream) {
+                return Err(err(
+                    &r.path_prefix,
+                    "route.upstream",
+                    format!("no upstream named {:?}", r.upstream),
+                ));
+            }
+            if !r.path_prefix.starts_with('/') {
+                return Err(err(
+                    &r.path_prefix,
+                    "route.path_prefix",
+                    "must start with '/'".into(),
+                ));
+            }
+        }
+        if let Some(d) = &self.default_upstream {
+            if !known(d) {
+                return Err(err(
+                    "default_upstream",
+                    "default_upstream",
+                    format!("no upstream named {d:?}"),
+                ));
+            }
+        }
+        if self.redact.response_action != "none"
+            && self.redact.response_action.parse::<Action>().is_err()
+        {
+            return Err(err(
+                "response_action",
+                "redact.response_action",
+                format!(
+                    "{:?}: expected redact, mask, hash, pseudonymize, block or none",
+                    self.redact.response_action
+                ),
+            ));
+        }
+        if self.redact.body_limit == 0 {
+            return Err(err(
+                "body_limit",
+                "redact.body_limit",
+                "must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The upstream by name.
+    pub fn upstream(&self, name: &str) -> Option<&UpstreamConfig> {
+        self.upstreams.iter().find(|u| u.name == name)
+    }
+}
+
+/// The defaults `veilgate proxy` runs with when no file is given.
+pub const BUILTIN: &str = r#"
+[[upstream]]
+name = "openai"
+provider = "openai"
+base_url = "https://api.openai.com"
+
+[[upstream]]
+name = "anthropic"
+provider = "anthropic"
+base_url = "https://api.anthropic.com"
+
+[[route]]
+path_prefix = "/v1/messages"
+upstream = "anthropic"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_defaults() {
+        let c = Config::builtin();
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.upstreams.len(), 2);
+        assert_eq!(c.redact.action, Some(Action::Pseudonymize));
+        assert!(c.redact.restore && c.redact.requests && c.redact.responses);
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let e = Config::parse("x.toml", "listen = \"127.0.0.1:1\"\nbogus = 3\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("bogus"), "{e}");
+        let e = Config::parse(
+            "x.toml",
+            "[[upstream]]\nname = \"a\"\nbase_url = \"ftp://x\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(3), Some("upstream.base_url")),
+            "{e}"
+        );
+        let e = Config::parse(
+            "x.toml",
+            "[[upstream]]\nname = \"a\"\nbase_url = \"http://x\"\n[[route]]\npath_prefix = \"/v1\"\nupstream = \"b\"\n",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("no upstream named \"b\""), "{e}");
+        let e = Config::parse("x.toml", "[redact]\naction = \"obliterate\"\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+    }
+}

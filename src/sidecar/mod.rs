@@ -1,0 +1,423 @@
+//! The `veilgate` sidecar proxy: the redact layer in front of configured upstreams, with
+//! an admin listener, hot reload and graceful shutdown.
+//!
+//! ```text
+//! client ──> listen ──> Redact ──> Forward ──(hyper-util + rustls, pooled)──> upstream
+//!                         │
+//!                         └─ counts only ─> Metrics ──> admin /metrics
+//! ```
+//!
+//! Each request takes the configuration snapshot current when it arrives and keeps it to
+//! the end, so a reload never changes the policy of a request in flight.
+
+pub mod config;
+pub mod metrics;
+pub mod proxy;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tower::{Layer, Service};
+
+pub use config::{Config, ConfigError};
+use metrics::Metrics;
+use proxy::{Forward, Router};
+
+use crate::engine::{Action, Engine, Key, Redactor, ResponsePolicy};
+use crate::redact::{Redact, RedactLayer};
+
+/// One configuration, compiled: engine, policy, upstream clients.
+#[derive(Debug)]
+pub struct Runtime {
+    pub config: Config,
+    router: Arc<Router>,
+    service: Redact<Forward>,
+}
+
+impl Runtime {
+    /// Compiles a configuration (filters, key, upstream clients).
+    pub fn build(config: Config, metrics: Arc<Metrics>) -> Result<Runtime, String> {
+        let r = &config.redact;
+        let mut b = Engine::builder()
+            .builtin()
+            .allow_values(r.allow.iter().cloned());
+        for p in &r.filters {
+            b = b.path(p).map_err(|e| e.to_string())?;
+        }
+        let engine = Arc::new(b.build().map_err(|e| e.to_string())?);
+        let mut redactor = Redactor::new(engine).with_key(key(r)?);
+        if let Some(a) = r.action {
+            redactor = redactor.with_action(a);
+        }
+        for (entity, a) in &r.entities {
+            redactor = redactor.with_entity_action(entity, *a);
+        }
+        let action = match r.response_action.as_str() {
+            "none" => None,
+            a => Some(a.parse::<Action>()?),
+        };
+        redactor = redactor.with_response_policy(ResponsePolicy {
+            restore: r.restore,
+            action,
+            skip: r.response_skip.iter().map(|s| s.as_str().into()).collect(),
+        });
+        let layer = RedactLayer::with_redactor(redactor)
+            .body_limit(r.body_limit)
+            .requests(r.requests)
+            .responses(r.responses)
+            .fail_open_requests(r.fail_open_requests)
+            .fail_open_responses(r.fail_open_responses)
+            .observer(metrics.clone());
+        let router = Arc::new(Router::new(&config)?);
+        let service = layer.layer(Forward {
+            router: router.clone(),
+            metrics,
+        });
+        Ok(Runtime {
+            config,
+            router,
+            service,
+        })
+    }
+}
+
+/// The pseudonym key: `key_file`, else the `key_env` variable, else a random one (tokens
+/// then change on restart, which only matters for stateful APIs).
+fn key(r: &config::RedactConfig) -> Result<Key, String> {
+    if let Some(p) = &r.key_file {
+        let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        return Ok(Key::new(bytes.trim_ascii()));
+    }
+    match std::env::var(&r.key_env) {
+        Ok(k) if !k.is_empty() => Ok(Key::new(k.as_bytes())),
+        _ => {
+            tracing::warn!(key_env = %r.key_env, "no pseudonym key configured: using a random one");
+            Ok(Key::random())
+        }
+    }
+}
+
+/// What the command line overrides in the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
+    /// Base URL for the default upstream.
+    pub upstream: Option<String>,
+}
+
+impl Overrides {
+    fn apply(&self, c: &mut Config) -> Result<(), String> {
+        if let Some(l) = self.listen {
+            c.listen = l;
+        }
+        if let Some(a) = self.admin_listen {
+            c.admin_listen = a;
+        }
+        if let Some(u) = &self.upstream {
+            let name = c
+                .default_upstream
+                .clone()
+                .unwrap_or_else(|| c.upstreams[0].name.clone());
+            if let Some(up) = c.upstreams.iter_mut().find(|x| x.name == name) {
+                up.base_url = u.clone();
+            }
+            c.validate("--upstream", "").map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// Shared state: the current runtime and the metrics.
+#[derive(Debug)]
+pub struct State {
+    current: RwLock<Arc<Runtime>>,
+    pub metrics: Arc<Metrics>,
+    draining: AtomicBool,
+    path: Option<PathBuf>,
+    overrides: Overrides,
+}
+
+impl State {
+    /// The configuration snapshot for a new request.
+    pub fn current(&self) -> Arc<Runtime> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the file; an invalid configuration is refused and the old one stays.
+    pub fn reload(&self) -> Result<(), String> {
+        let Some(path) = &self.path else {
+            return Err("no configuration file to reload".into());
+        };
+        let result = Config::load(path)
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| {
+                self.overrides.apply(&mut c)?;
+                Runtime::build(c, self.metrics.clone())
+            });
+        match result {
+            Ok(rt) => {
+                let old = self.current();
+                if rt.config.listen != old.config.listen
+                    || rt.config.admin_listen != old.config.admin_listen
+                {
+                    tracing::warn!("listen addresses change only on restart");
+                }
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rt);
+                self.metrics.reload("ok");
+                tracing::info!(path = %path.display(), "configuration reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.reload("rejected");
+                tracing::error!(error = %e, "new configuration refused; the old one keeps serving");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A running sidecar (for tests and embedding): its addresses and a shutdown switch.
+#[derive(Debug)]
+pub struct Handle {
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub state: Arc<State>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Handle {
+    /// Stops accepting, lets in-flight requests finish (up to `drain_secs`), returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.done.await;
+    }
+}
+
+/// Loads the configuration (file or built-in defaults), binds, and serves in the
+/// background.
+pub async fn start(path: Option<PathBuf>, overrides: Overrides) -> Result<Handle, String> {
+    let mut config = match &path {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+        None => Config::builtin(),
+    };
+    overrides.apply(&mut config)?;
+    let metrics = Arc::new(Metrics::default());
+    let runtime = Runtime::build(config.clone(), metrics.clone())?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listen {}: {e}", config.listen))?;
+    let admin = TcpListener::bind(config.admin_listen)
+        .await
+        .map_err(|e| format!("admin listen {}: {e}", config.admin_listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
+    let state = Arc::new(State {
+        current: RwLock::new(Arc::new(runtime)),
+        metrics,
+        draining: AtomicBool::new(false),
+        path: path.clone(),
+        overrides,
+    });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(serve_admin(admin, state.clone(), rx.clone()));
+    if config.watch {
+        if let Some(p) = path {
+            tokio::spawn(watch_file(p, state.clone(), rx.clone()));
+        }
+    }
+    let done = tokio::spawn(serve(
+        listener,
+        state.clone(),
+        rx,
+        Duration::from_secs(config.drain_secs),
+    ));
+    tracing::info!(%addr, %admin_addr, "veilgate listening");
+    Ok(Handle {
+        addr,
+        admin_addr,
+        state,
+        shutdown: tx,
+        done,
+    })
+}
+
+/// Runs until SIGTERM or Ctrl-C; SIGHUP reloads.
+pub async fn run(path: Option<PathBuf>, overrides: Overrides) -> Result<(), String> {
+    let handle = start(path, overrides).await?;
+    eprintln!(
+        "veilgate listening on {} (admin on {})",
+        handle.addr, handle.admin_addr
+    );
+    let state = handle.state.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => { let _ = state.reload(); }
+                _ = term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+            handle(state.clone(), peer, req)
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    state.draining.store(true, Ordering::SeqCst);
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timeout: closing remaining connections");
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    _peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<crate::redact::RedactBody<proxy::ProxyBody>>, Infallible> {
+    let start = Instant::now();
+    let rt = state.current();
+    let upstream = rt
+        .router
+        .pick(req.uri().path(), req.headers())
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|_| "unknown".into());
+    let mut svc = rt.service.clone();
+    std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
+    let resp = svc.call(req).await?;
+    state
+        .metrics
+        .request(&upstream, resp.status().as_u16(), start.elapsed());
+    Ok(resp)
+}
+
+async fn serve_admin(
+    listener: TcpListener,
+    state: Arc<State>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+            _ = stop.changed() => return,
+        };
+        let state = state.clone();
+        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(admin(&state, req.uri().path())) }
+        });
+        tokio::spawn(async move {
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+fn admin(state: &State, path: &str) -> Response<Full<Bytes>> {
+    let (status, ct, body) = match path {
+        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        "/readyz" if state.draining.load(Ordering::SeqCst) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "draining\n".to_string(),
+        ),
+        "/readyz" => (StatusCode::OK, "text/plain", "ready\n".to_string()),
+        "/metrics" => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            state.metrics.render(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
+    };
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, ct)
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts")
+}
+
+/// Polls the file's modification time; a change triggers a reload.
+async fn watch_file(
+    path: PathBuf,
+    state: Arc<State>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mtime = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut last: Option<SystemTime> = mtime(&path);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.changed() => return,
+        }
+        let now = mtime(&path);
+        if now.is_some() && now != last {
+            last = now;
+            let _ = state.reload();
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! Forwarding to upstreams: routing, the pooled hyper-util client with rustls, hop-by-hop
+//! headers, timeouts, and provider-shaped 502/504 when the upstream fails.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::config::{Config, UpstreamConfig};
+use super::metrics::Metrics;
+use crate::provider::{ErrorKind, Provider, error_response};
+use crate::redact::RedactBody;
+
+/// The body the proxy sends upstream: the client's, possibly rewritten by the layer.
+pub type UpstreamRequestBody = RedactBody<Incoming>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, UpstreamRequestBody>;
+
+/// Header a client may set to pick an upstream by name.
+pub const UPSTREAM_HEADER: &str = "x-veilgate-upstream";
+
+/// One upstream, ready to take requests.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: Arc<str>,
+    pub provider: Provider,
+    pub trains_on_data: bool,
+    pub region: Option<Arc<str>>,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// Path prefix of the base URL, without a trailing slash.
+    prefix: String,
+    client: HttpsClient,
+    response_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(cfg: &UpstreamConfig) -> Result<Upstream, String> {
+        let base: Uri = cfg
+            .base_url
+            .parse()
+            .map_err(|e| format!("{}: {e}", cfg.base_url))?;
+        let scheme = base.scheme().cloned().ok_or("base_url needs a scheme")?;
+        let authority = base.authority().cloned().ok_or("base_url needs a host")?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = &cfg.ca_file {
+            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut added = 0;
+            use rustls::pki_types::pem::PemObject;
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(format!("{}: no PEM certificate found", path.display()));
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(cfg.connect_timeout()));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Ok(Upstream {
+            name: cfg.name.as_str().into(),
+            provider: cfg.provider.into(),
+            trains_on_data: cfg.trains_on_data,
+            region: cfg.region.as_deref().map(Into::into),
+            scheme,
+            authority,
+            prefix: base.path().trim_end_matches('/').to_string(),
+            client,
+            response_timeout: cfg.response_timeout(),
+            idle_timeout: cfg.idle_timeout(),
+        })
+    }
+
+    fn uri(&self, pq: Option<&http::uri::PathAndQuery>) -> Result<Uri, http::Error> {
+        let pq = pq.map_or("/", |p| p.as_str());
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{pq}", self.prefix))
+            .build()
+    }
+}
+
+/// Upstreams and routes of one configuration.
+#[derive(Debug)]
+pub struct Router {
+    upstreams: Vec<Upstream>,
+    routes: Vec<(String, usize)>,
+    default: usize,
+    by_header: bool,
+}
+
+impl Router {
+    pub fn new(config: &Config) -> Result<Router, String> {
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(Upstream::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let index = |n: &str| upstreams.iter().position(|u| &*u.name == n);
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| {
+                (
+                    r.path_prefix.clone(),
+                    index(&r.upstream).expect("validated"),
+                )
+            })
+            .collect();
+        let default = config
+            .default_upstream
+            .as_deref()
+            .and_then(index)
+            .unwrap_or(0);
+        Ok(Router {
+            upstreams,
+            routes,
+            default,
+            by_header: config.upstream_header,
+        })
+    }
+
+    /// The upstream for a request: the `x-veilgate-upstream` header (when allowed), then
+    /// the longest matching route prefix, then the default.
+    pub fn pick(&self, path: &str, headers: &HeaderMap) -> Result<&Upstream, String> {
+        if self.by_header {
+            if let Some(v) = headers.get(UPSTREAM_HEADER) {
+                let name = v.to_str().unwrap_or("");
+                return self
+                    .upstreams
+                    .iter()
+                    .find(|u| &*u.name == name)
+                    .ok_or_else(|| {
+                        "the x-veilgate-upstream header names no configured upstream".to_string()
+                    });
+            }
+        }
+        let best = self
+            .routes
+            .iter()
+            .filter(|(p, _)| path.starts_with(p.as_str()))
+            .max_by_key(|(p, _)| p.len())
+            .map_or(self.default, |(_, i)| *i);
+        Ok(&self.upstreams[best])
+    }
+}
+
+/// The innermost service of the sidecar: forwards a (redacted) request upstream.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    pub router: Arc<Router>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Hop-by-hop headers, never forwarded (RFC 9110 section 7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including those named in `Connection`.
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+    h.remove(header::TRANSFER_ENCODING);
+}
+
+impl tower::Service<Request<UpstreamRequestBody>> for Forward {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<UpstreamRequestBody>) -> Self::Future {
+        let router = self.router.clone();
+        let metrics = self.metrics.clone();
+        Box::pin(async move { Ok(forward(&router, &metrics, req).await) })
+    }
+}
+
+fn fail(provider: Provider, kind: ErrorKind, message: &str, code: &str) -> Response<ProxyBody> {
+    error_response::<Bytes>(provider, kind, message, code).map(ProxyBody::full)
+}
+
+async fn forward(
+    router: &Router,
+    metrics: &Metrics,
+    req: Request<UpstreamRequestBody>,
+) -> Response<ProxyBody> {
+    let detected = Provider::detect(req.uri().path(), req.headers()).0;
+    let up = match router.pick(req.uri().path(), req.headers()) {
+        Ok(u) => u.clone(),
+        Err(m) => {
+            return fail(
+                detected,
+                ErrorKind::InvalidRequest,
+                &m,
+                "veilgate_unknown_upstream",
+            );
+        }
+    };
+    let (mut parts, body) = req.into_parts();
+    let uri = match up.uri(parts.uri.path_and_query()) {
+        Ok(u) => u,
+        Err(_) => {
+            return fail(
+                up.provider,
+                ErrorKind::InvalidRequest,
+                "the request path is invalid",
+                "veilgate_bad_path",
+            );
+        }
+    };
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(UPSTREAM_HEADER);
+    parts.headers.remove(header::HOST);
+    if let Ok(host) = HeaderValue::from_str(up.authority.as_str()) {
+        parts.headers.insert(header::HOST, host);
+    }
+    parts.uri = uri;
+    // HTTP/2 to the client must not leak into HTTP/1.1 upstream requests: let the
+    // connector negotiate.
+    parts.version = http::Version::HTTP_11;
+    let request = Request::from_parts(parts, body);
+    let response = match tokio::time::timeout(up.response_timeout, up.client.request(request)).await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let kind = if e.is_connect() {
+                "connect"
+            } else {
+                "protocol"
+            };
+            metrics.upstream_error(&up.name, kind);
+            tracing::warn!(upstream = %up.name, kind, "upstream request failed");
+            return fail(
+                up.provider,
+                ErrorKind::Upstream,
+                "the upstream could not be reached",
+                "veilgate_upstream_unreachable",
+            );
+        }
+        Err(_) => {
+            metrics.upstream_error(&up.name, "timeout");
+            tracing::warn!(upstream = %up.name, "upstream response timed out");
+            return fail(
+                up.provider,
+                ErrorKind::Timeout,
+                "the upstream did not answer in time",
+                "veilgate_upstream_timeout",
+            );
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, ProxyBody::stream(body, up.idle_timeout))
+}
+
+pin_project_lite::pin_project! {
+    /// An upstream answer with an idle timeout between frames, or an error body.
+    pub struct ProxyBody {
+        #[pin]
+        inner: Option<Incoming>,
+        full: Option<Bytes>,
+        idle: Duration,
+        #[pin]
+        timer: tokio::time::Sleep,
+    }
+}
+
+impl std::fmt::Debug for ProxyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyBody").finish_non_exhaustive()
+    }
+}
+
+impl ProxyBody {
+    fn stream(inner: Incoming, idle: Duration) -> ProxyBody {
+        ProxyBody {
+            inner: Some(inner),
+            full: None,
+            idle,
+            timer: tokio::time::sleep(idle),
+        }
+    }
+
+    fn full(b: Bytes) -> ProxyBody {
+        ProxyBody {
+            inner: None,
+            full: Some(b),
+            idle: Duration::MAX,
+            timer: tokio::time::sleep(Duration::from_secs(86_400)),
+        }
+    }
+}
+
+impl From<Bytes> for ProxyBody {
+    fn from(b: Bytes) -> Self {
+        ProxyBody::full(b)
+    }
+}
+
+/// The upstream went silent for longer than its idle timeout.
+#[derive(Debug)]
+pub struct IdleTimeout;
+
+impl std::fmt::Display for IdleTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("upstream idle timeout")
+    }
+}
+
+impl std::error::Error for IdleTimeout {}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let mut this = self.project();
+        if let Some(b) = this.full.take() {
+            return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        match inner.poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + *this.idle;
+                this.timer.as_mut().reset(deadline);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                ready!(this.timer.poll(cx));
+                Poll::Ready(Some(Err(Box::new(IdleTimeout))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.full.is_none() && self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match (&self.full, &self.inner) {
+            (Some(b), _) => SizeHint::with_exact(b.len() as u64),
+            (None, Some(i)) => i.size_hint(),
+            (None, None) => SizeHint::with_exact(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "close, x-secret-hop".parse().unwrap());
+        h.insert("x-secret-hop", "1".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("transfer-encoding", "chunked".parse().unwrap());
+        h.insert("authorization", "Bearer x".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("authorization"));
+    }
+
+    #[test]
+    fn routing_prefers_header_then_longest_prefix() {
+        let c = Config::parse(
+            "t",
+            r#"
+            [[upstream]]
+            name = "openai"
+            base_url = "http://127.0.0.1:1"
+            [[upstream]]
+            name = "anthropic"
+            provider = "anthropic"
+            base_url = "http://127.0.0.1:2/prefix/"
+            [[upstream]]
+            name = "batch"
+            base_url = "http://127.0.0.1:3"
+            [[route]]
+            path_prefix = "/v1/messages"
+            upstream = "anthropic"
+            [[route]]
+            path_prefix = "/v1/messages/batches"
+            upstream = "batch"
+            "#,
+        )
+        .unwrap();
+        let r = Router::new(&c).unwrap();
+        let h = HeaderMap::new();
+        assert_eq!(&*r.pick("/v1/messages", &h).unwrap().name, "anthropic");
+        assert_eq!(
+            &*r.pick("/v1/messages/batches/x", &h).unwrap().name,
+            "batch"
+        );
+        assert_eq!(&*r.pick("/v1/chat/completions", &h).unwrap().name, "openai");
+        let mut h = HeaderMap::new();
+        h.insert(UPSTREAM_HEADER, "batch".parse().unwrap());
+        assert_eq!(&*r.pick("/v1/messages", &h).unwrap().name, "batch");
+        h.insert(UPSTREAM_HEADER, "nope".parse().unwrap());
+        assert!(r.pick("/v1/messages", &h).is_err());
+        let a = r.pick("/v1/messages", &HeaderMap::new()).unwrap();
+        assert_eq!(
+            a.uri(Some(&"/v1/messages?x=1".parse().unwrap())).unwrap(),
+            "http://127.0.0.1:2/prefix/v1/messages?x=1"
+        );
+    }
+}
