@@ -199,6 +199,8 @@ pub struct Handle {
     pub state: Arc<State>,
     shutdown: tokio::sync::watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
+    /// Admin listener and file watch: stopped once the drain is over.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Handle {
@@ -206,6 +208,9 @@ impl Handle {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.done.await;
+        for t in self.background {
+            t.abort();
+        }
     }
 }
 
@@ -235,10 +240,11 @@ pub async fn start(path: Option<PathBuf>, overrides: Overrides) -> Result<Handle
         overrides,
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(serve_admin(admin, state.clone(), rx.clone()));
+    // The admin listener outlives the drain, so /readyz can say "draining".
+    let mut background = vec![tokio::spawn(serve_admin(admin, state.clone()))];
     if config.watch {
         if let Some(p) = path {
-            tokio::spawn(watch_file(p, state.clone(), rx.clone()));
+            background.push(tokio::spawn(watch_file(p, state.clone(), rx.clone())));
         }
     }
     let done = tokio::spawn(serve(
@@ -254,6 +260,7 @@ pub async fn start(path: Option<PathBuf>, overrides: Overrides) -> Result<Handle
         state,
         shutdown: tx,
         done,
+        background,
     })
 }
 
@@ -351,15 +358,10 @@ async fn handle(
     Ok(resp)
 }
 
-async fn serve_admin(
-    listener: TcpListener,
-    state: Arc<State>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+async fn serve_admin(listener: TcpListener, state: Arc<State>) {
     loop {
-        let (stream, _) = tokio::select! {
-            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
-            _ = stop.changed() => return,
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
         };
         let state = state.clone();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
