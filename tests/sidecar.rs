@@ -15,7 +15,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use veilgate::sidecar::{Config, Handle, Overrides, start};
 
-const SEEDED: &str = "I am Anna Kowalski, mail anna.kowalski@posteo.de, IBAN DE89 3704 0044 0532 0130 00";
+const SEEDED: &str =
+    "I am Anna Kowalski, mail anna.kowalski@posteo.de, IBAN DE89 3704 0044 0532 0130 00";
 
 fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
@@ -54,7 +55,9 @@ key_env = "VEILGATE_TEST_KEY_UNSET"
 
 async fn sidecar(name: &str, config: &str) -> (Handle, PathBuf) {
     let path = temp_config(name, config);
-    let h = start(Some(path.clone()), Overrides::default()).await.expect("sidecar starts");
+    let h = start(Some(path.clone()), Overrides::default())
+        .await
+        .expect("sidecar starts");
     (h, path)
 }
 
@@ -103,17 +106,26 @@ async fn echo() -> MockUpstream {
 
 #[test]
 fn example_and_builtin_configs_are_valid() {
-    let c = Config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/veilgate.toml")))
-        .expect("examples/veilgate.toml is valid");
+    let c = Config::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/veilgate.toml"
+    )))
+    .expect("examples/veilgate.toml is valid");
     assert_eq!(c.upstreams.len(), 2);
     let b = Config::builtin();
     assert_eq!(b.listen.to_string(), "127.0.0.1:8080");
-    assert_eq!(b.upstream("anthropic").unwrap().base_url, "https://api.anthropic.com");
+    assert_eq!(
+        b.upstream("anthropic").unwrap().base_url,
+        "https://api.anthropic.com"
+    );
 }
 
 #[test]
 fn config_check_reports_line_key_and_reason() {
-    let p = temp_config("check", "listen = \"127.0.0.1:1\"\n\n[[upstream]]\nname = \"a\"\nbase_url = \"https://x\"\nretries = 3\n");
+    let p = temp_config(
+        "check",
+        "listen = \"127.0.0.1:1\"\n\n[[upstream]]\nname = \"a\"\nbase_url = \"https://x\"\nretries = 3\n",
+    );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_veilgate"))
         .args(["config", "check"])
         .arg(&p)
@@ -121,7 +133,10 @@ fn config_check_reports_line_key_and_reason() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains(":6") && text.contains("retries") && text.contains("unknown field"), "{text}");
+    assert!(
+        text.contains(":6") && text.contains("retries") && text.contains("unknown field"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,21 +146,37 @@ async fn proxies_with_pseudonyms_restored_and_headers_fixed() {
     let (status, headers, body) = post(
         format!("http://{}/v1/chat/completions", h.addr),
         &chat(SEEDED),
-        &[("connection", "x-hop"), ("x-hop", "secret-hop"), ("authorization", "Bearer sk-test")],
+        &[
+            ("connection", "x-hop"),
+            ("x-hop", "secret-hop"),
+            ("authorization", "Bearer sk-test"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(headers.get("connection").is_none());
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["choices"][0]["message"]["content"], format!("you said: {SEEDED}"));
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        format!("you said: {SEEDED}")
+    );
     let seen = &mock.requests()[0];
     let sent = seen.body_str();
     for secret in ["Kowalski", "posteo", "0532 0130"] {
-        assert!(!sent.contains(secret), "{secret} reached the upstream: {sent}");
+        assert!(
+            !sent.contains(secret),
+            "{secret} reached the upstream: {sent}"
+        );
     }
-    assert!(seen.token("EMAIL").is_some() && seen.token("IBAN").is_some(), "{sent}");
+    assert!(
+        seen.token("EMAIL").is_some() && seen.token("IBAN").is_some(),
+        "{sent}"
+    );
     assert_eq!(seen.headers["host"], mock.addr().to_string().as_str());
-    assert!(seen.headers.get("x-hop").is_none(), "hop-by-hop header forwarded");
+    assert!(
+        seen.headers.get("x-hop").is_none(),
+        "hop-by-hop header forwarded"
+    );
     assert_eq!(seen.headers["authorization"], "Bearer sk-test");
     assert_eq!(seen.headers["accept-encoding"], "identity");
     h.shutdown().await;
@@ -154,18 +185,38 @@ async fn proxies_with_pseudonyms_restored_and_headers_fixed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_by_path_and_by_header() {
     let openai = echo().await;
-    let anthropic = MockUpstream::replying(Reply::json(200, r#"{"type":"message","content":[{"type":"text","text":"hi"}]}"#)).await;
+    let anthropic = MockUpstream::replying(Reply::json(
+        200,
+        r#"{"type":"message","content":[{"type":"text","text":"hi"}]}"#,
+    ))
+    .await;
     let (h, _) = sidecar("routes", &config_for(&openai.url(), &anthropic.url())).await;
-    let body = r#"{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"hello"}]}"#;
+    let body =
+        r#"{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"hello"}]}"#;
     let (s, _, _) = post(format!("http://{}/v1/messages", h.addr), body, &[]).await;
     assert_eq!(s, 200);
     assert_eq!(anthropic.requests().len(), 1);
-    let (s, _, _) = post(format!("http://{}/v1/chat/completions", h.addr), &chat("x"), &[("x-veilgate-upstream", "anthropic")]).await;
+    let (s, _, _) = post(
+        format!("http://{}/v1/chat/completions", h.addr),
+        &chat("x"),
+        &[("x-veilgate-upstream", "anthropic")],
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(anthropic.requests().len(), 2);
-    assert!(anthropic.requests()[1].headers.get("x-veilgate-upstream").is_none());
+    assert!(
+        anthropic.requests()[1]
+            .headers
+            .get("x-veilgate-upstream")
+            .is_none()
+    );
     assert_eq!(openai.requests().len(), 0);
-    let (s, _, body) = post(format!("http://{}/v1/chat/completions", h.addr), &chat("x"), &[("x-veilgate-upstream", "nope")]).await;
+    let (s, _, body) = post(
+        format!("http://{}/v1/chat/completions", h.addr),
+        &chat("x"),
+        &[("x-veilgate-upstream", "nope")],
+    )
+    .await;
     assert_eq!(s, 400, "{body}");
     assert!(body.contains("veilgate_unknown_upstream"));
     h.shutdown().await;
@@ -187,18 +238,38 @@ async fn upstream_failures_are_provider_shaped() {
         }
     });
     let (h, _) = sidecar("fail", &config_for(&dead_url, &silent_url)).await;
-    let (s, _, body) = post(format!("http://{}/v1/chat/completions", h.addr), &chat(SEEDED), &[]).await;
+    let (s, _, body) = post(
+        format!("http://{}/v1/chat/completions", h.addr),
+        &chat(SEEDED),
+        &[],
+    )
+    .await;
     assert_eq!(s, 502, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["error"]["code"], "veilgate_upstream_unreachable");
     assert!(!body.contains("posteo"));
-    let (s, _, body) = post(format!("http://{}/v1/messages", h.addr), r#"{"messages":[]}"#, &[]).await;
+    let (s, _, body) = post(
+        format!("http://{}/v1/messages", h.addr),
+        r#"{"messages":[]}"#,
+        &[],
+    )
+    .await;
     assert_eq!(s, 504, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((v["type"].as_str(), v["error"]["code"].as_str()), (Some("error"), Some("veilgate_upstream_timeout")));
+    assert_eq!(
+        (v["type"].as_str(), v["error"]["code"].as_str()),
+        (Some("error"), Some("veilgate_upstream_timeout"))
+    );
     let (_, metrics) = get(format!("http://{}/metrics", h.admin_addr)).await;
-    assert!(metrics.contains("veilgate_upstream_errors_total{upstream=\"openai\",kind=\"connect\"} 1"), "{metrics}");
-    assert!(metrics.contains("veilgate_upstream_errors_total{upstream=\"anthropic\",kind=\"timeout\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("veilgate_upstream_errors_total{upstream=\"openai\",kind=\"connect\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("veilgate_upstream_errors_total{upstream=\"anthropic\",kind=\"timeout\"} 1"),
+        "{metrics}"
+    );
     keep.abort();
     h.shutdown().await;
 }
@@ -207,8 +278,18 @@ async fn upstream_failures_are_provider_shaped() {
 async fn admin_endpoints_and_metrics_carry_no_values() {
     let mock = echo().await;
     let (h, _) = sidecar("admin", &config_for(&mock.url(), &mock.url())).await;
-    post(format!("http://{}/v1/chat/completions", h.addr), &chat(SEEDED), &[("authorization", "Bearer sk-proj-RAWKEY123")]).await;
-    let (s, _, _) = post(format!("http://{}/v1/chat/completions", h.addr), "{not json", &[]).await;
+    post(
+        format!("http://{}/v1/chat/completions", h.addr),
+        &chat(SEEDED),
+        &[("authorization", "Bearer sk-proj-RAWKEY123")],
+    )
+    .await;
+    let (s, _, _) = post(
+        format!("http://{}/v1/chat/completions", h.addr),
+        "{not json",
+        &[],
+    )
+    .await;
     assert_eq!(s, 400);
     assert_eq!(get(format!("http://{}/healthz", h.admin_addr)).await.0, 200);
     assert_eq!(get(format!("http://{}/readyz", h.admin_addr)).await.0, 200);
@@ -216,7 +297,10 @@ async fn admin_endpoints_and_metrics_carry_no_values() {
     assert_eq!(s, 200);
     assert!(m.contains("veilgate_detections_total{direction=\"request\",entity=\"EMAIL\",action=\"pseudonymize\"} 1"), "{m}");
     assert!(m.contains("veilgate_refusals_total{direction=\"request\",status=\"400\",code=\"veilgate_invalid_json\"} 1"), "{m}");
-    assert!(m.contains("veilgate_requests_total{upstream=\"openai\",status=\"200\"} 1"), "{m}");
+    assert!(
+        m.contains("veilgate_requests_total{upstream=\"openai\",status=\"200\"} 1"),
+        "{m}"
+    );
     for leaked in ["Kowalski", "posteo", "DE89", "RAWKEY", "sk-proj"] {
         assert!(!m.contains(leaked), "{leaked} in /metrics");
     }
@@ -228,31 +312,65 @@ async fn reload_applies_valid_configs_and_refuses_invalid_ones() {
     let first = echo().await;
     let second = echo().await;
     let (h, path) = sidecar("reload", &config_for(&first.url(), &first.url())).await;
-    post(format!("http://{}/v1/chat/completions", h.addr), &chat("a"), &[]).await;
+    post(
+        format!("http://{}/v1/chat/completions", h.addr),
+        &chat("a"),
+        &[],
+    )
+    .await;
     assert_eq!(first.requests().len(), 1);
 
     std::fs::write(&path, config_for(&second.url(), &second.url())).unwrap();
     h.state.reload().expect("valid config reloads");
-    post(format!("http://{}/v1/chat/completions", h.addr), &chat("b"), &[]).await;
+    post(
+        format!("http://{}/v1/chat/completions", h.addr),
+        &chat("b"),
+        &[],
+    )
+    .await;
     assert_eq!(second.requests().len(), 1);
 
-    std::fs::write(&path, "[[upstream]]\nname = \"x\"\nbase_url = \"not a url\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[[upstream]]\nname = \"x\"\nbase_url = \"not a url\"\n",
+    )
+    .unwrap();
     assert!(h.state.reload().is_err());
-    let (s, _, _) = post(format!("http://{}/v1/chat/completions", h.addr), &chat("c"), &[]).await;
+    let (s, _, _) = post(
+        format!("http://{}/v1/chat/completions", h.addr),
+        &chat("c"),
+        &[],
+    )
+    .await;
     assert_eq!(s, 200);
-    assert_eq!(second.requests().len(), 2, "the old configuration keeps serving");
+    assert_eq!(
+        second.requests().len(),
+        2,
+        "the old configuration keeps serving"
+    );
     let (_, m) = get(format!("http://{}/metrics", h.admin_addr)).await;
-    assert!(m.contains("veilgate_config_reloads_total{outcome=\"rejected\"}"), "{m}");
+    assert!(
+        m.contains("veilgate_config_reloads_total{outcome=\"rejected\"}"),
+        "{m}"
+    );
 
     // The file watch picks up a change by itself.
     std::fs::write(&path, config_for(&first.url(), &first.url())).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        post(format!("http://{}/v1/chat/completions", h.addr), &chat("d"), &[]).await;
+        post(
+            format!("http://{}/v1/chat/completions", h.addr),
+            &chat("d"),
+            &[],
+        )
+        .await;
         if first.requests().len() > 1 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "file watch did not reload");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "file watch did not reload"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     h.shutdown().await;
@@ -275,10 +393,17 @@ async fn shutdown_drains_an_in_flight_stream() {
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(chat("stream please"))))
         .unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req)).await.unwrap().unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let mut body = resp.into_body();
-    let first = tokio::time::timeout(Duration::from_secs(20), body.frame()).await.unwrap().unwrap().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(20), body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert!(!first.into_data().unwrap().is_empty());
     // SIGTERM-equivalent while the stream is open; the upstream finishes afterwards.
     let shutdown = tokio::spawn(h.shutdown());
@@ -286,10 +411,20 @@ async fn shutdown_drains_an_in_flight_stream() {
     let (s, _) = get(format!("http://{admin}/readyz")).await;
     assert_eq!(s, 503, "draining is not ready");
     gate.open();
-    let rest = tokio::time::timeout(Duration::from_secs(20), body.collect()).await.unwrap().unwrap().to_bytes();
+    let rest = tokio::time::timeout(Duration::from_secs(20), body.collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_bytes();
     let rest = String::from_utf8(rest.to_vec()).unwrap();
-    assert!(rest.contains("[DONE]") || rest.contains("finish_reason"), "{rest}");
-    tokio::time::timeout(Duration::from_secs(20), shutdown).await.unwrap().unwrap();
+    assert!(
+        rest.contains("[DONE]") || rest.contains("finish_reason"),
+        "{rest}"
+    );
+    tokio::time::timeout(Duration::from_secs(20), shutdown)
+        .await
+        .unwrap()
+        .unwrap();
     // New connections are refused after shutdown.
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
