@@ -23,7 +23,7 @@ use std::io::Write;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use hyper_util::client::legacy::Client;
@@ -73,6 +73,9 @@ async fn proxy(State(up): State<Upstream>, req: Request) -> Response {
         Err(_) => return gateway_error("the upstream URL is invalid"),
     };
     parts.uri = uri;
+    // The client's HTTP version is the gateway's business, not the upstream connection's:
+    // an HTTP/2 request from the client goes upstream over this client's HTTP/1.1.
+    parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
     // The client sets `Host` from the URI.
     parts.headers.remove(header::HOST);

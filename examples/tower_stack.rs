@@ -17,7 +17,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -31,7 +31,7 @@ use veilgate::redact::{RedactBody, RedactLayer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body the forwarding service answers with: the upstream's, streamed, or an error.
-type ProxyBody = BoxBody<Bytes, BoxError>;
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
 /// What the forwarding service receives: the request body after the redact layer.
 type UpstreamClient = Client<HttpConnector, RedactBody<Incoming>>;
 
@@ -85,6 +85,9 @@ async fn forward(
         return gateway_error("the upstream URL is invalid");
     };
     parts.uri = uri;
+    // The client's HTTP version is the gateway's business, not the upstream connection's:
+    // an HTTP/2 request from the client goes upstream over this client's HTTP/1.1.
+    parts.version = Version::HTTP_11;
     // HTTP/2 clients send no `Host`; HTTP/1 ones name the gateway. The client sets it from the URI.
     parts.headers.remove(header::HOST);
     strip_hop_by_hop(&mut parts.headers);
@@ -92,7 +95,7 @@ async fn forward(
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
             strip_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, body.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+            Response::from_parts(parts, body.boxed())
         }
         // Never echo the error's details: they may carry the URL or parts of the request.
         Err(_) => {

@@ -301,6 +301,18 @@ mod tests {
     }
 
     #[test]
+    fn trigger_requirements() {
+        let t = b"0123456789@";
+        assert!(requires_bytes("[a-z]{1,9}@[a-z]{1,9}", t));
+        assert!(requires_bytes("(?-u:\\b)[0-9]{4}", t));
+        assert!(requires_bytes("(?i)ab[0-9]|c@", t));
+        assert!(requires_bytes("x(?:[0-9]|@){1,3}", t));
+        assert!(!requires_bytes("sk-[A-Za-z0-9]{3,9}", t));
+        assert!(!requires_bytes("[a-z]{1,4}[0-9]{0,2}", t));
+        assert!(!requires_bytes("a[0-9]?|b", t));
+    }
+
+    #[test]
     fn example_markers() {
         assert_eq!(
             parse_example("a [[bc]] d"),
@@ -308,4 +320,81 @@ mod tests {
         );
         assert_eq!(parse_example("plain"), ("plain".to_string(), None));
     }
+}
+
+/// Whether every match of `pattern` contains one of the `trigger` bytes: with those bytes
+/// removed from every class and literal, the pattern can match nothing.
+pub(crate) fn requires_bytes(pattern: &str, trigger: &[u8]) -> bool {
+    use regex_syntax::hir::{
+        Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
+    };
+    fn impossible(h: &Hir) -> bool {
+        h.properties().minimum_len().is_none()
+    }
+    fn strip(h: &Hir, t: &[u8]) -> Hir {
+        match h.kind() {
+            HirKind::Literal(l) if l.0.iter().any(|b| t.contains(b)) => Hir::fail(),
+            HirKind::Literal(_) | HirKind::Empty | HirKind::Look(_) => h.clone(),
+            HirKind::Class(Class::Unicode(c)) => {
+                let mut c = c.clone();
+                let mut keep = ClassUnicode::new(
+                    t.iter()
+                        .map(|&b| ClassUnicodeRange::new(b as char, b as char)),
+                );
+                keep.negate();
+                c.intersect(&keep);
+                Hir::class(Class::Unicode(c))
+            }
+            HirKind::Class(Class::Bytes(c)) => {
+                let mut c = c.clone();
+                let mut keep = ClassBytes::new(t.iter().map(|&b| ClassBytesRange::new(b, b)));
+                keep.negate();
+                c.intersect(&keep);
+                Hir::class(Class::Bytes(c))
+            }
+            HirKind::Repetition(r) => {
+                let sub = strip(&r.sub, t);
+                if impossible(&sub) {
+                    // Zero repetitions still match the empty string.
+                    return if r.min == 0 {
+                        Hir::empty()
+                    } else {
+                        Hir::fail()
+                    };
+                }
+                let mut r = r.clone();
+                r.sub = Box::new(sub);
+                Hir::repetition(r)
+            }
+            HirKind::Capture(c) => {
+                let mut c = c.clone();
+                c.sub = Box::new(strip(&c.sub, t));
+                Hir::capture(c)
+            }
+            HirKind::Concat(v) => {
+                let parts: Vec<Hir> = v.iter().map(|x| strip(x, t)).collect();
+                if parts.iter().any(impossible) {
+                    Hir::fail()
+                } else {
+                    Hir::concat(parts)
+                }
+            }
+            HirKind::Alternation(v) => {
+                let alts: Vec<Hir> = v
+                    .iter()
+                    .map(|x| strip(x, t))
+                    .filter(|x| !impossible(x))
+                    .collect();
+                if alts.is_empty() {
+                    Hir::fail()
+                } else {
+                    Hir::alternation(alts)
+                }
+            }
+        }
+    }
+    let Ok(hir) = regex_syntax::parse(pattern) else {
+        return false;
+    };
+    impossible(&strip(&hir, trigger))
 }

@@ -2,9 +2,13 @@
 //!
 //! # Design
 //!
-//! Every pattern filter is compiled into ONE multi-pattern regex
-//! (`regex_automata::meta::Regex`, leftmost-first, patterns ordered by priority). A scan is a
-//! single pass over the text; validators and context checks run only on candidates. When a
+//! Pattern filters compile into multi-pattern regexes (`regex_automata::meta::Regex`,
+//! leftmost-first, patterns ordered by priority) — never one pass per filter. Filters
+//! whose every match holds a digit or `@` (cards, phones, e-mails, IBANs, IPs, dates,
+//! addresses: proved from each pattern's syntax tree at load) form one group that is
+//! searched only around such bytes, which clean prose rarely has; the others (keys,
+//! passwords, obfuscated e-mails) form a second group scanned in one pass. Validators and
+//! context checks run only on candidates. When a
 //! candidate is rejected, the other filters that could start at the same byte are tried
 //! anchored there, and the scan goes on one character later, so a rejected run never hides a
 //! valid value inside it. The PERSON filter is a name model (dictionaries plus structural
@@ -207,9 +211,11 @@ impl EngineBuilder {
         filters.sort_by_key(|f| std::cmp::Reverse(f.priority));
 
         let mut patterns = Vec::new();
-        let mut pattern_filter = Vec::new();
-        let mut starts: Vec<Vec<PatternID>> = vec![Vec::new(); 256];
         let mut max_by_byte = [0usize; 256];
+        // Patterns whose every match holds a digit or '@' (cards, phones, e-mails, IBANs,
+        // IPs, dates, addresses) are searched only around such bytes; the rest (keys,
+        // passwords, obfuscated e-mails) in a full pass of their own.
+        let mut grouped: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
         let mut names_filter = None;
         let mut fields = fields::FieldMatcher::default();
         for (i, f) in filters.iter().enumerate() {
@@ -225,15 +231,14 @@ impl EngineBuilder {
                 }
                 Kind::Pattern { .. } => {
                     let pattern = f.pattern.as_deref().unwrap_or_default();
-                    let pid = PatternID::new_unchecked(patterns.len());
                     for (b, can) in filter::first_bytes(pattern).iter().enumerate() {
                         if *can {
-                            starts[b].push(pid);
                             max_by_byte[b] = max_by_byte[b].max(f.max_len);
                         }
                     }
                     patterns.push(pattern);
-                    pattern_filter.push(i);
+                    let triggered = filter::requires_bytes(pattern, &TRIGGER_BYTES);
+                    grouped[usize::from(!triggered)].push(i);
                 }
                 Kind::Names => {
                     if names_filter.replace(i).is_some() {
@@ -246,22 +251,12 @@ impl EngineBuilder {
                 }
             }
         }
-        let regex = Regex::builder()
-            .configure(
-                Regex::config()
-                    .match_kind(regex_automata::MatchKind::LeftmostFirst)
-                    .utf8_empty(true)
-                    .nfa_size_limit(Some(64 << 20))
-                    .hybrid_cache_capacity(8 << 20),
-            )
-            .build_many(&patterns)
-            .map_err(|e| Error::Filter {
-                source: "filters".into(),
-                id: e
-                    .pattern()
-                    .map(|p| filters[pattern_filter[p.as_usize()]].id.to_string()),
-                message: format!("pattern does not compile: {e}"),
-            })?;
+        let groups = grouped
+            .iter()
+            .enumerate()
+            .filter(|(_, members)| !members.is_empty())
+            .map(|(g, members)| Group::build(&filters, members, g == 0))
+            .collect::<Result<Vec<_>, _>>()?;
         let live =
             stream::Liveness::new(&patterns, max_by_byte).map_err(|message| Error::Filter {
                 source: "filters".into(),
@@ -275,11 +270,9 @@ impl EngineBuilder {
         let max_match_len = filters.iter().map(|f| f.max_len).max().unwrap_or(0);
         Ok(Engine {
             filters,
-            pattern_filter,
-            starts,
+            groups,
             live,
             fields,
-            regex,
             names: names.map(|m| (names_filter.unwrap_or(0), m)),
             allow,
             max_match_len,
@@ -287,17 +280,14 @@ impl EngineBuilder {
     }
 }
 
-/// The compiled detector: all filters, one regex, the name model and the allow-list.
+/// The compiled detector: all filters, their regexes, the name model and the allow-list.
 /// Immutable and `Send + Sync`: share it behind an `Arc`.
 pub struct Engine {
     filters: Vec<Filter>,
-    /// Pattern id -> filter index.
-    pattern_filter: Vec<usize>,
-    /// First byte -> the patterns whose matches can start with it (for retries).
-    starts: Vec<Vec<PatternID>>,
+    /// The pattern filters, compiled in (at most) two multi-pattern regexes.
+    groups: Vec<Group>,
     live: stream::Liveness,
     fields: fields::FieldMatcher,
-    regex: Regex,
     names: Option<(usize, NameModel)>,
     allow: AllowList,
     max_match_len: usize,
@@ -382,21 +372,61 @@ impl Engine {
     /// the whole text would be.
     pub fn detect_from(&self, text: &str, from: usize, key: Option<&str>) -> Vec<Detection> {
         let mut found = Vec::new();
+        for g in &self.groups {
+            self.scan_group(g, text, from, &mut found);
+        }
+        self.field_detections(text, from, key, None, &mut found);
+        self.name_detections(text, from, key, &mut found);
+        resolve_overlaps(&self.filters, found)
+    }
+
+    /// Runs one pattern group over `text[from..]`, leftmost-first. A triggered group
+    /// searches only from `back` bytes before each cluster of trigger bytes to `back`
+    /// bytes after it: every match holds a trigger byte and is at most `back` long, so
+    /// the matches found are exactly those of a search over the whole text.
+    fn scan_group(&self, g: &Group, text: &str, from: usize, found: &mut Vec<Detection>) {
         let mut scan = Scan { text, caps: None };
         let len = text.len();
         let mut pos = from;
         while pos < len {
-            let Some(m) = self.regex.search(&Input::new(text).range(pos..)) else {
-                break;
+            let (lo, hi, last) = if g.triggered {
+                let Some(t) = next_trigger(text.as_bytes(), pos) else {
+                    break;
+                };
+                let mut last = t;
+                let mut hi = (last + g.back + 1).min(len);
+                while hi < len {
+                    match next_trigger(&text.as_bytes()[..hi], last + 1) {
+                        Some(t2) => {
+                            last = t2;
+                            hi = (t2 + g.back + 1).min(len);
+                        }
+                        None => break,
+                    }
+                }
+                (
+                    floor_char(text, t.saturating_sub(g.back)).max(pos),
+                    ceil_char(text, hi),
+                    last,
+                )
+            } else {
+                (pos, len, len)
+            };
+            let Some(m) = g.regex.search(&Input::new(text).range(lo..hi)) else {
+                if hi >= len {
+                    break;
+                }
+                pos = last + 1;
+                continue;
             };
             let start = m.start();
-            match self.candidate(&mut scan, m.pattern(), start, m.end()) {
+            match self.candidate(g, &mut scan, m.pattern(), start, m.end()) {
                 Verdict::Accept(d) => {
                     found.push(d);
                     pos = m.end();
                 }
                 Verdict::Allowed => pos = m.end(),
-                Verdict::Reject => match self.retry_at(&mut scan, m.pattern(), start) {
+                Verdict::Reject => match self.retry_at(g, &mut scan, m.pattern(), start) {
                     Some((d, end)) => {
                         found.push(d);
                         pos = end;
@@ -405,9 +435,6 @@ impl Engine {
                 },
             }
         }
-        self.field_detections(text, from, key, None, &mut found);
-        self.name_detections(text, from, key, &mut found);
-        resolve_overlaps(&self.filters, found)
     }
 
     /// Values under field names (only filter `only`, if given).
@@ -480,18 +507,20 @@ impl Engine {
             Kind::Names => self.name_detections(text, 0, None, &mut found),
             Kind::Field => self.field_detections(text, 0, None, Some(fi), &mut found),
             Kind::Pattern { .. } => {
-                let Some(pid) = self.pattern_filter.iter().position(|&f| f == fi) else {
+                let Some((g, pid)) = self.groups.iter().find_map(|g| {
+                    let p = g.pattern_filter.iter().position(|&f| f == fi)?;
+                    Some((g, PatternID::new_unchecked(p)))
+                }) else {
                     return found;
                 };
-                let pid = PatternID::new_unchecked(pid);
                 let mut scan = Scan { text, caps: None };
                 let mut pos = 0;
                 while pos < text.len() {
                     let input = Input::new(text)
                         .range(pos..)
                         .anchored(Anchored::Pattern(pid));
-                    match self.regex.search(&input) {
-                        Some(m) => match self.candidate(&mut scan, pid, pos, m.end()) {
+                    match g.regex.search(&input) {
+                        Some(m) => match self.candidate(g, &mut scan, pid, pos, m.end()) {
                             Verdict::Accept(d) => {
                                 found.push(d);
                                 pos = m.end();
@@ -510,22 +539,23 @@ impl Engine {
     /// Tries every other pattern anchored at `start`; returns the best accepted one.
     fn retry_at(
         &self,
+        g: &Group,
         scan: &mut Scan<'_>,
         rejected: PatternID,
         start: usize,
     ) -> Option<(Detection, usize)> {
         let mut best: Option<(Detection, usize)> = None;
-        for &pid in &self.starts[usize::from(scan.text.as_bytes()[start])] {
+        for &pid in &g.starts[usize::from(scan.text.as_bytes()[start])] {
             if pid == rejected {
                 continue;
             }
             let input = Input::new(scan.text)
                 .range(start..)
                 .anchored(Anchored::Pattern(pid));
-            let Some(m) = self.regex.search(&input) else {
+            let Some(m) = g.regex.search(&input) else {
                 continue;
             };
-            if let Verdict::Accept(d) = self.candidate(scan, pid, start, m.end()) {
+            if let Verdict::Accept(d) = self.candidate(g, scan, pid, start, m.end()) {
                 if best
                     .as_ref()
                     .is_none_or(|(b, _)| rank(&self.filters, &d) > rank(&self.filters, b))
@@ -538,8 +568,15 @@ impl Engine {
     }
 
     /// Runs the value group, validator, context and allow-list on one regex match.
-    fn candidate(&self, scan: &mut Scan<'_>, pid: PatternID, start: usize, end: usize) -> Verdict {
-        let fi = self.pattern_filter[pid.as_usize()];
+    fn candidate(
+        &self,
+        g: &Group,
+        scan: &mut Scan<'_>,
+        pid: PatternID,
+        start: usize,
+        end: usize,
+    ) -> Verdict {
+        let fi = g.pattern_filter[pid.as_usize()];
         let f = &self.filters[fi];
         let text = scan.text;
         let (mut vs, mut ve) = (start, end);
@@ -547,13 +584,11 @@ impl Engine {
             has_value_group: true,
         } = f.kind
         {
-            let caps = scan
-                .caps
-                .get_or_insert_with(|| self.regex.create_captures());
+            let caps = scan.caps.get_or_insert_with(|| g.regex.create_captures());
             let input = Input::new(text)
                 .range(start..end)
                 .anchored(Anchored::Pattern(pid));
-            self.regex.search_captures(&input, caps);
+            g.regex.search_captures(&input, caps);
             match caps.get_group_by_name("value") {
                 Some(s) if s.start < s.end => (vs, ve) = (s.start, s.end),
                 // The value group did not take part in this match: nothing to replace.
@@ -579,6 +614,87 @@ impl Engine {
             filter: f.id.clone(),
             filter_index: fi,
             validated: f.validator.is_some(),
+        })
+    }
+}
+
+/// Bytes that every match of a triggered pattern contains.
+const TRIGGER_BYTES: [u8; 11] = *b"0123456789@";
+
+fn is_trigger(b: u8) -> bool {
+    b.is_ascii_digit() || b == b'@'
+}
+
+/// The first trigger byte at or after `from`. Checks 32-byte chunks branch-free (so the
+/// compiler vectorizes it) and locates the byte only in a chunk that has one.
+fn next_trigger(b: &[u8], from: usize) -> Option<usize> {
+    let rest = b.get(from..)?;
+    let mut off = 0;
+    for chunk in rest.chunks(32) {
+        if chunk.iter().fold(false, |a, &c| a | is_trigger(c)) {
+            return chunk
+                .iter()
+                .position(|&c| is_trigger(c))
+                .map(|i| from + off + i);
+        }
+        off += chunk.len();
+    }
+    None
+}
+
+/// One multi-pattern regex over a set of pattern filters.
+struct Group {
+    regex: Regex,
+    /// Pattern id -> filter index.
+    pattern_filter: Vec<usize>,
+    /// First byte -> the patterns whose matches can start with it (for retries).
+    starts: Vec<Vec<PatternID>>,
+    /// Every match contains a trigger byte.
+    triggered: bool,
+    /// Longest match of the group's patterns.
+    back: usize,
+}
+
+impl Group {
+    fn build(filters: &[Filter], members: &[usize], triggered: bool) -> Result<Group, Error> {
+        let patterns: Vec<&str> = members
+            .iter()
+            .map(|&i| filters[i].pattern.as_deref().unwrap_or_default())
+            .collect();
+        let mut starts: Vec<Vec<PatternID>> = vec![Vec::new(); 256];
+        for (p, pattern) in patterns.iter().enumerate() {
+            for (b, can) in filter::first_bytes(pattern).iter().enumerate() {
+                if *can {
+                    starts[b].push(PatternID::new_unchecked(p));
+                }
+            }
+        }
+        let regex = Regex::builder()
+            .configure(
+                Regex::config()
+                    .match_kind(regex_automata::MatchKind::LeftmostFirst)
+                    .utf8_empty(true)
+                    .nfa_size_limit(Some(64 << 20))
+                    .hybrid_cache_capacity(8 << 20),
+            )
+            .build_many(&patterns)
+            .map_err(|e| Error::Filter {
+                source: "filters".into(),
+                id: e
+                    .pattern()
+                    .map(|p| filters[members[p.as_usize()]].id.to_string()),
+                message: format!("pattern does not compile: {e}"),
+            })?;
+        Ok(Group {
+            regex,
+            pattern_filter: members.to_vec(),
+            starts,
+            triggered,
+            back: members
+                .iter()
+                .map(|&i| filters[i].max_len)
+                .max()
+                .unwrap_or(0),
         })
     }
 }
@@ -626,7 +742,17 @@ fn resolve_overlaps(filters: &[Filter], mut found: Vec<Detection>) -> Vec<Detect
         match out.last_mut() {
             Some(last) if d.start < last.end => {
                 let (start, end) = (last.start.min(d.start), last.end.max(d.end));
-                if rank(filters, &d) > rank(filters, last) {
+                // Two patterns matching at the same byte: the earlier filter wins, as in
+                // one leftmost-first regex (a key before `@github.com` is a key, not an
+                // e-mail). Otherwise validated, then longer, then priority.
+                let both_patterns = matches!(filters[d.filter_index].kind, Kind::Pattern { .. })
+                    && matches!(filters[last.filter_index].kind, Kind::Pattern { .. });
+                let wins = if both_patterns && d.start == last.start {
+                    d.filter_index < last.filter_index
+                } else {
+                    rank(filters, &d) > rank(filters, last)
+                };
+                if wins {
                     *last = d;
                 }
                 (last.start, last.end) = (start, end);
@@ -643,6 +769,13 @@ pub(crate) fn next_char(text: &str, i: usize) -> usize {
         j += 1;
     }
     j
+}
+
+pub(crate) fn ceil_char(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 pub(crate) fn floor_char(text: &str, mut i: usize) -> usize {

@@ -145,6 +145,11 @@ fn fold_char(c: char, out: &mut String) {
 /// Lower-case and fold `s` into `out` (cleared first).
 fn fold_into(s: &str, out: &mut String) {
     out.clear();
+    if s.is_ascii() {
+        out.push_str(s);
+        out.make_ascii_lowercase();
+        return;
+    }
     for c in s.chars() {
         if c.is_ascii() {
             out.push(c.to_ascii_lowercase());
@@ -223,6 +228,14 @@ pub struct NameModel {
     cues: FxMap<Vec<CuePhrase>>,
     /// (len, first byte & 31) -> bitmask of (last byte & 31) of lower-case cue words.
     lower_sig: [[u32; 32]; 16],
+    /// The same signature over every plain lower-case word that the run logic may look
+    /// at as context (titles, particles, cue words and the words of cue phrases, lower-case
+    /// cues). Any other plain lower-case word is left out of the token list (see `tokenize`).
+    keep_sig: [[u32; 32]; 16],
+    /// The same signature over determiners: kept only when no plain lower-case word follows.
+    det_sig: [[u32; 32]; 16],
+    /// `lower_sig | keep_sig | det_sig`: a plain word outside all three is dropped.
+    any_sig: [[u32; 32]; 16],
     signoffs: FxSet,
     fields: FxMap<FieldKind>,
     csv_name: FxSet,
@@ -270,6 +283,9 @@ impl NameModel {
             phrases: FxSet::default(),
             cues: FxMap::default(),
             lower_sig: [[0; 32]; 16],
+            keep_sig: [[0; 32]; 16],
+            det_sig: [[0; 32]; 16],
+            any_sig: [[0; 32]; 16],
             signoffs: FxSet::default(),
             fields: FxMap::default(),
             csv_name: FxSet::default(),
@@ -283,6 +299,7 @@ impl NameModel {
         m.add_names(LAST_TXT, F_LAST);
         m.add_stop(STOP_TXT);
         m.add_cues(CUES_TXT);
+        m.finish();
         m
     }
 
@@ -291,7 +308,42 @@ impl NameModel {
         self.add_names(first, F_FIRST);
         self.add_names(last, F_LAST);
         self.add_stop(stop);
+        self.finish();
         self
+    }
+
+    /// Computes the context signatures once every list is loaded.
+    fn finish(&mut self) {
+        fn set(sig: &mut [[u32; 32]; 16], w: &str) {
+            let b = w.as_bytes();
+            if !b.is_empty() && b.len() < 16 && b.iter().all(u8::is_ascii_lowercase) {
+                sig[b.len()][(b[0] & 31) as usize] |= 1 << (b[b.len() - 1] & 31);
+            }
+        }
+        let mut keep = [[0u32; 32]; 16];
+        let mut det = [[0u32; 32]; 16];
+        for (w, &f) in &self.words {
+            if f & (F_TITLE | F_PARTICLE | F_CUE_LOWER) != 0 {
+                set(&mut keep, w);
+            } else if f & F_DET != 0 {
+                set(&mut det, w);
+            }
+        }
+        for (w, cs) in &self.cues {
+            set(&mut keep, w);
+            for c in cs {
+                for p in c.prev.iter() {
+                    set(&mut keep, p);
+                }
+            }
+        }
+        for l in 0..16 {
+            for c in 0..32 {
+                self.any_sig[l][c] = keep[l][c] | det[l][c] | self.lower_sig[l][c];
+            }
+        }
+        self.keep_sig = keep;
+        self.det_sig = det;
     }
 
     fn add_word(&mut self, w: &str, flag: u32) {
@@ -571,6 +623,13 @@ fn normalize(v: &mut Vec<Range<usize>>) {
 /// Camel-case words (GitHub, PayPal, JavaScript) are products, not names;
 /// McDonald, MacKenzie, DeShawn, LeBron, DiCaprio, O'Brien are fine.
 fn is_camel(w: &str) -> bool {
+    // No capital after the first letter: not camel case.
+    if w.bytes()
+        .skip(1)
+        .all(|c| c < 0x80 && !c.is_ascii_uppercase())
+    {
+        return false;
+    }
     let mut prev_lower = false;
     let mut upper_inner = 0;
     let mut has_lower = false;
@@ -631,10 +690,125 @@ struct Tok {
     kind: TK,
 }
 
-fn tokenize(text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
+/// The end of the run of ASCII lower-case letters starting at `j` (eight bytes at a time).
+#[inline]
+fn lower_run_end(b: &[u8], mut j: usize, le: usize) -> usize {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while j + 8 <= le {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[j..j + 8]);
+        let non = !lower_bytes(u64::from_le_bytes(w)) & HI;
+        if non != 0 {
+            return j + (non.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    while j < le && b[j].is_ascii_lowercase() {
+        j += 1;
+    }
+    j
+}
+
+/// High bit of each byte of `x` set when that byte is an ASCII lower-case letter.
+#[inline]
+fn lower_bytes(x: u64) -> u64 {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let lo = x & !HI;
+    // High bit of each byte: >= b'a', then >= b'{' (no carry crosses a byte).
+    let ge_a = lo + 0x1f1f_1f1f_1f1f_1f1f;
+    let ge_brace = lo + 0x0505_0505_0505_0505;
+    ge_a & !ge_brace & !x & HI
+}
+
+/// Bit `k` set when `b[base + k]` (`base + k < le`) is an ASCII lower-case letter.
+#[inline]
+fn lower_mask64(b: &[u8], base: usize, le: usize) -> u64 {
+    let mut m = 0u64;
+    if base + 64 <= le {
+        for (q, c) in b[base..base + 64].chunks_exact(8).enumerate() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            let h = lower_bytes(u64::from_le_bytes(w)) >> 7;
+            // Gather the eight flags (bits 0, 8, .., 56) into the top byte.
+            let packed = h.wrapping_mul(0x0102_0408_1020_4080) >> 56;
+            m |= packed << (q * 8);
+        }
+    } else {
+        for (k, &c) in b[base..le].iter().enumerate() {
+            m |= u64::from(c.is_ascii_lowercase()) << k;
+        }
+    }
+    m
+}
+
+#[inline]
+fn sig_hit(sig: &[[u32; 32]; 16], b: &[u8], s: usize, e: usize) -> bool {
+    let len = e - s;
+    len < 16 && sig[len][(b[s] & 31) as usize] & (1 << (b[e - 1] & 31)) != 0
+}
+
+/// The byte before `i` in the line starting at `ls` (a space at the line start).
+#[inline]
+fn prev_byte(b: &[u8], ls: usize, i: usize) -> u8 {
+    if i > ls { b[i - 1] } else { b' ' }
+}
+
+/// One plain lower-case word `b[i..j]` (see `tokenize`): kept as a token or left out.
+#[inline(always)]
+fn plain_word(
+    m: &NameModel,
+    b: &[u8],
+    i: usize,
+    j: usize,
+    toks: &mut Vec<Tok>,
+    keep_after: &mut u8,
+    tentative: &mut bool,
+) {
+    let keep = j - i >= 16 || sig_hit(&m.keep_sig, b, i, j);
+    if *tentative && !keep {
+        toks.pop();
+    }
+    *tentative = false;
+    if *keep_after > 0 {
+        *keep_after -= 1;
+    } else if keep {
+        *tentative = !sig_hit(&m.lower_sig, b, i, j);
+    } else if sig_hit(&m.det_sig, b, i, j) {
+        *tentative = true;
+    } else {
+        return;
+    }
+    if sig_hit(&m.lower_sig, b, i, j) {
+        *keep_after = 6;
+    }
+    toks.push(Tok {
+        s: i,
+        e: j,
+        kind: TK::Lower,
+    });
+}
+
+/// Splits `text[ls..le]` into words.
+///
+/// Plain lower-case words (most of prose) are left out unless the run logic may look at
+/// them: every use of a lower-case token is either its flags as a title, particle, cue
+/// word, determiner or lower-case cue, or the name right after a lower-case cue (kept:
+/// the six words after one), and every look at a neighbour first checks that the gap
+/// between the two tokens is a few spaces or punctuation. A word left out sits in that gap,
+/// so the check fails just as the flags of the word would have. A determiner only counts
+/// right before a capitalized word, so one followed by a plain lower-case word is dropped
+/// too, and so is any context word followed by a plain word that is no context word.
+fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
     toks.clear();
     let b = text.as_bytes();
     let mut i = ls;
+    // Plain lower-case words still to keep after a lower-case cue.
+    let mut keep_after = 0u8;
+    // The last token is a context word that the next plain word may make irrelevant.
+    let mut tentative = false;
+    // Lower-case bytes of `b[base..base + 64]`.
+    let mut base = usize::MAX;
+    let mut mask = 0u64;
     while i < le {
         let c0 = b[i];
         // A JSON escape left in text (tool-call arguments streamed as a JSON string):
@@ -662,26 +836,97 @@ fn tokenize(text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
         } else {
             char_at(text, i).unwrap_or(' ')
         };
+        if c0.is_ascii_lowercase()
+            && matches!(prev_byte(b, ls, i), b' ' | b'(' | b'"' | b'\n' | b'\t')
+        {
+            // A stretch of plain words each followed by one space, found with a bit mask
+            // of the lower-case bytes; each word is handled as the word-by-word path
+            // below would.
+            if i < base || i - base >= 64 {
+                base = i;
+                mask = lower_mask64(b, base, le);
+            }
+            loop {
+                let mut rest = !mask >> (i - base);
+                if rest == 0 {
+                    // The word runs past this block.
+                    base = i;
+                    mask = lower_mask64(b, base, le);
+                    rest = !mask;
+                    if rest == 0 {
+                        break;
+                    }
+                }
+                let j = i + rest.trailing_zeros() as usize;
+                // The word ends at a space, or at `,` `;` `.` `!` `?` and a space.
+                let next = if j < le && b[j] == b' ' {
+                    j + 1
+                } else if j + 1 < le
+                    && b[j + 1] == b' '
+                    && matches!(b[j], b',' | b';' | b'.' | b'!' | b'?')
+                {
+                    j + 2
+                } else {
+                    break;
+                };
+                if j - i < 16 && !sig_hit(&m.any_sig, b, i, j) {
+                    // No context word: left out.
+                    if tentative {
+                        toks.pop();
+                        tentative = false;
+                    }
+                    if keep_after > 0 {
+                        keep_after -= 1;
+                        toks.push(Tok {
+                            s: i,
+                            e: j,
+                            kind: TK::Lower,
+                        });
+                    }
+                } else {
+                    plain_word(m, b, i, j, toks, &mut keep_after, &mut tentative);
+                }
+                i = next;
+                if i - base >= 64 {
+                    base = i;
+                    mask = lower_mask64(b, base, le);
+                }
+                if (mask >> (i - base)) & 1 == 0 {
+                    break;
+                }
+            }
+            if i != st {
+                continue;
+            }
+        }
+        if c0.is_ascii_uppercase() {
+            // Fast path for a plain capitalized ASCII word ("The", "Anna").
+            let j = lower_run_end(b, i + 1, le);
+            if j > i + 1
+                && (j >= le || matches!(b[j], b' ' | b','))
+                && matches!(prev_byte(b, ls, i), b' ' | b'(' | b'"' | b'\n' | b'\t')
+            {
+                tentative = false;
+                toks.push(Tok {
+                    s: i,
+                    e: j,
+                    kind: TK::Cap,
+                });
+                i = j;
+                continue;
+            }
+        }
         if c0.is_ascii_lowercase() {
             // Fast path for plain lower-case ASCII words (most of prose).
-            let mut j = i + 1;
-            while j < le && b[j].is_ascii_lowercase() {
-                j += 1;
-            }
+            let j = lower_run_end(b, i + 1, le);
             let nb = if j < le { b[j] } else { b' ' };
-            if matches!(nb, b' ' | b',' | b'\n' | b';' | b'!' | b'?' | b')' | b'"')
-                || (nb == b'.' && (j + 1 >= le || !b[j + 1].is_ascii_alphanumeric()))
+            if (matches!(nb, b' ' | b',' | b'\n' | b';' | b'!' | b'?' | b')' | b'"')
+                || (nb == b'.' && (j + 1 >= le || !b[j + 1].is_ascii_alphanumeric())))
+                && matches!(prev_byte(b, ls, i), b' ' | b'(' | b'"' | b'\n' | b'\t')
             {
-                let prev = if i > ls { b[i - 1] } else { b' ' };
-                if matches!(prev, b' ' | b'(' | b'"' | b'\n' | b'\t') {
-                    toks.push(Tok {
-                        s: i,
-                        e: j,
-                        kind: TK::Lower,
-                    });
-                    i = j;
-                    continue;
-                }
+                plain_word(m, b, i, j, toks, &mut keep_after, &mut tentative);
+                i = j;
+                continue;
             }
         }
         let mut has_digit = false;
@@ -776,6 +1021,7 @@ fn tokenize(text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
                     f.as_str(),
                     "sig.ra" | "sig.na" | "sig.ri" | "dott.ssa" | "gent.mo" | "gent.ma"
                 ) {
+                    tentative = false;
                     toks.push(Tok { s: st, e: k, kind });
                     i = k;
                     continue;
@@ -804,6 +1050,10 @@ fn tokenize(text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
             {
                 kind = TK::Other;
             }
+        }
+        tentative = false;
+        if kind == TK::Lower && sig_hit(&m.lower_sig, b, st, e) {
+            keep_after = 6;
         }
         toks.push(Tok { s: st, e, kind });
         i = if skip_to > e { skip_to } else { e.max(st + 1) };
@@ -892,6 +1142,9 @@ struct Scanner<'a> {
     buf: String,
     buf2: String,
     fields: Vec<(usize, usize)>,
+    /// Flags of short ASCII capitalized words seen before (raw bytes -> flags), so
+    /// sentence openers are classified once per text.
+    cap_cache: Vec<(u64, u32)>,
 }
 
 impl<'a> Scanner<'a> {
@@ -907,6 +1160,7 @@ impl<'a> Scanner<'a> {
             buf: String::with_capacity(64),
             buf2: String::with_capacity(64),
             fields: Vec::new(),
+            cap_cache: Vec::new(),
         }
     }
 
@@ -967,6 +1221,23 @@ impl<'a> Scanner<'a> {
         let t = self.toks[i];
         let w = &self.text[t.s..t.e];
         let f = match t.kind {
+            TK::Cap if w.len() <= 8 && w.is_ascii() => {
+                let mut k = [0u8; 8];
+                k[..w.len()].copy_from_slice(w.as_bytes());
+                let key = u64::from_le_bytes(k);
+                if self.cap_cache.is_empty() {
+                    self.cap_cache = vec![(0, 0); 256];
+                }
+                let slot = (key.wrapping_mul(FX_K) >> 56) as usize;
+                let (ck, cf) = self.cap_cache[slot];
+                if ck == key {
+                    cf
+                } else {
+                    let f = self.m.classify(w, &mut self.buf);
+                    self.cap_cache[slot] = (key, f);
+                    f
+                }
+            }
             TK::Cap => self.m.classify(w, &mut self.buf),
             TK::Lower => {
                 fold_into(w, &mut self.buf);
@@ -1040,7 +1311,7 @@ impl<'a> Scanner<'a> {
     fn generic(&mut self, ls: usize, le: usize) {
         let text = self.text;
         let mut toks = std::mem::take(&mut self.toks);
-        tokenize(text, ls, le, &mut toks);
+        tokenize(self.m, text, ls, le, &mut toks);
         self.toks = toks;
         let n = self.toks.len();
         self.flags.clear();
@@ -2023,7 +2294,7 @@ impl<'a> Scanner<'a> {
     fn record_row(&mut self, ls: usize, le: usize) {
         let text = self.text;
         let b = &text.as_bytes()[ls..le];
-        if b.len() > 1024 || !b.iter().any(|c| c.is_ascii_digit() || *c == b'@') {
+        if b.len() > 1024 || !has_digit_or_at(b) {
             return;
         }
         let mut best = (0usize, 0u8);
@@ -2116,6 +2387,30 @@ impl<'a> Scanner<'a> {
         if b.len() > 1024 {
             return;
         }
+        // Quick exits, with the outcome of the full check below. A span between two
+        // delimiter bytes lies inside one field, so when it is longer than a header
+        // field may be once trimmed, the line is no header. Tabs take the full path.
+        if memchr::memchr(b'\t', b).is_none() {
+            let line = &text[ls..le];
+            let mut last = 0;
+            let mut any = false;
+            let mut long = false;
+            for p in memchr::memchr3_iter(b',', b';', b'|', b) {
+                any = true;
+                if header_cell(&line[last..p]).len() > 40 {
+                    long = true;
+                    break;
+                }
+                last = p + 1;
+            }
+            if !any {
+                return;
+            }
+            if long || header_cell(&line[last..]).len() > 40 {
+                self.record_row(ls, le);
+                return;
+            }
+        }
         // Header?
         let mut best = (0usize, 0u8);
         for d in [b',', b';', b'\t', b'|'] {
@@ -2138,9 +2433,7 @@ impl<'a> Scanner<'a> {
         let mut key = String::new();
         if ok {
             for (ci, &(fs, fe)) in fields.iter().enumerate() {
-                let f = text[fs..fe]
-                    .trim()
-                    .trim_matches(|c| c == '"' || c == '\'' || c == '*' || c == ' ');
+                let f = header_cell(&text[fs..fe]);
                 if f.is_empty() {
                     continue;
                 }
@@ -2182,6 +2475,31 @@ impl<'a> Scanner<'a> {
         });
         self.fields = fields;
     }
+}
+
+/// A CSV header cell without its padding, quotes and emphasis.
+#[inline]
+fn header_cell(f: &str) -> &str {
+    f.trim()
+        .trim_matches(|c| c == '"' || c == '\'' || c == '*' || c == ' ')
+}
+
+/// Any ASCII digit or `@` in `b` (32 bytes at a time, so the compiler can vectorize).
+fn has_digit_or_at(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(32);
+    for c in &mut chunks {
+        let mut acc = 0u8;
+        for &x in c {
+            acc |= u8::from(x.wrapping_sub(b'0') < 10) | u8::from(x == b'@');
+        }
+        if acc != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&x| x.is_ascii_digit() || x == b'@')
 }
 
 /// English word endings that names rarely have ("Congruential", "Management").

@@ -169,7 +169,8 @@ where
 #[derive(Debug, Clone)]
 struct Template {
     event_name: Option<String>,
-    json: Value,
+    /// The JSON payload of the channel's latest event, parsed again only on a flush.
+    payload: String,
     path: Vec<Seg>,
     /// Other channel strings in the template event, emptied in synthesized events.
     others: Vec<Vec<Seg>>,
@@ -386,7 +387,7 @@ impl SseState {
                 self.order.push(c.channel.clone());
                 let template = Template {
                     event_name: event_name.clone(),
-                    json: Value::Null,
+                    payload: String::new(),
                     path: c.path.clone(),
                     others: Vec::new(),
                 };
@@ -412,7 +413,7 @@ impl SseState {
                 text: piece,
             } = c;
             let (ch, template) = self.channels.get_mut(channel).expect("inserted above");
-            template.json = json_value.clone();
+            template.payload.clone_from(&payload);
             template.others = refs
                 .iter()
                 .filter(|o| o.path != *path)
@@ -512,7 +513,9 @@ impl SseState {
         if rest.is_empty() {
             return Ok(());
         }
-        let mut v = template.json.clone();
+        let Ok(mut v) = serde_json::from_str::<Value>(&template.payload) else {
+            return Ok(());
+        };
         for p in &template.others {
             set_string(&mut v, p, "");
         }

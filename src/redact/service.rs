@@ -170,6 +170,11 @@ fn redact_request(
 ) -> Result<Bytes, Refusal> {
     let decoded = decode(headers, body, config.body_limit, Direction::Request)?;
     let redactor = &config.redactor;
+    if decoded.trim_ascii().is_empty() {
+        // SDKs send `content-type: application/json` on bodyless calls too
+        // (files.delete, responses.cancel): nothing to scan, nothing to refuse.
+        return Ok(body.clone());
+    }
     let kind = kind.sniff(&decoded);
     let out: Option<Vec<u8>> = match kind {
         BodyKind::Json => json::rewrite(&decoded, |lit, s| {

@@ -111,6 +111,8 @@ pub struct Reply {
 
 /// Default pause between SSE frames: long enough that frames are separate writes.
 pub const FRAME_GAP: Duration = Duration::from_millis(15);
+/// Pause between the byte chunks of [`Reply::sse_cut`] (there are many of them).
+pub const CHUNK_GAP: Duration = Duration::from_millis(2);
 
 impl Reply {
     /// A JSON answer in one frame.
@@ -150,7 +152,7 @@ impl Reply {
         for p in points.into_iter().chain([bytes.len()]) {
             if p > last {
                 frames.push((
-                    Pace::Delay(FRAME_GAP),
+                    Pace::Delay(CHUNK_GAP),
                     Bytes::copy_from_slice(&bytes[last..p]),
                 ));
                 last = p;
