@@ -37,7 +37,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use regex_automata::meta::Regex;
-use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input, PatternID};
 
 pub use action::{Action, Key, Redactor, ResponsePolicy, Session, SpanRecord, normalize};
@@ -305,7 +304,6 @@ impl fmt::Debug for Engine {
 /// Scratch space for one scan.
 struct Scan<'t> {
     text: &'t str,
-    caps: Option<Captures>,
 }
 
 impl Engine {
@@ -385,32 +383,35 @@ impl Engine {
     /// bytes after it: every match holds a trigger byte and is at most `back` long, so
     /// the matches found are exactly those of a search over the whole text.
     fn scan_group(&self, g: &Group, text: &str, from: usize, found: &mut Vec<Detection>) {
-        let mut scan = Scan { text, caps: None };
+        let mut scan = Scan { text };
         let len = text.len();
         let mut pos = from;
+        // The current cluster of trigger bytes: its last trigger and where a match that
+        // holds one of them must end. Computed once per cluster, not once per match.
+        let (mut last, mut hi) = (0, 0);
         while pos < len {
-            let (lo, hi, last) = if g.triggered {
+            let lo = if g.triggered {
                 let Some(t) = next_trigger(text.as_bytes(), pos) else {
                     break;
                 };
-                let mut last = t;
-                let mut hi = (last + g.back + 1).min(len);
-                while hi < len {
-                    match next_trigger(&text.as_bytes()[..hi], last + 1) {
-                        Some(t2) => {
-                            last = t2;
-                            hi = (t2 + g.back + 1).min(len);
+                if t >= hi {
+                    last = t;
+                    hi = (last + g.back + 1).min(len);
+                    while hi < len {
+                        match next_trigger(&text.as_bytes()[..hi], last + 1) {
+                            Some(t2) => {
+                                last = t2;
+                                hi = (t2 + g.back + 1).min(len);
+                            }
+                            None => break,
                         }
-                        None => break,
                     }
+                    hi = ceil_char(text, hi);
                 }
-                (
-                    floor_char(text, t.saturating_sub(g.back)).max(pos),
-                    ceil_char(text, hi),
-                    last,
-                )
+                floor_char(text, t.saturating_sub(g.back)).max(pos)
             } else {
-                (pos, len, len)
+                (last, hi) = (len, len);
+                pos
             };
             let Some(m) = g.regex.search(&Input::new(text).range(lo..hi)) else {
                 if hi >= len {
@@ -513,7 +514,7 @@ impl Engine {
                 }) else {
                     return found;
                 };
-                let mut scan = Scan { text, caps: None };
+                let mut scan = Scan { text };
                 let mut pos = 0;
                 while pos < text.len() {
                     let input = Input::new(text)
@@ -584,11 +585,12 @@ impl Engine {
             has_value_group: true,
         } = f.kind
         {
-            let caps = scan.caps.get_or_insert_with(|| g.regex.create_captures());
-            let input = Input::new(text)
-                .range(start..end)
-                .anchored(Anchored::Pattern(pid));
-            g.regex.search_captures(&input, caps);
+            let Some(re) = &g.captures[pid.as_usize()] else {
+                return Verdict::Reject;
+            };
+            let mut caps = re.create_captures();
+            let input = Input::new(text).range(start..end).anchored(Anchored::Yes);
+            re.search_captures(&input, &mut caps);
             match caps.get_group_by_name("value") {
                 Some(s) if s.start < s.end => (vs, ve) = (s.start, s.end),
                 // The value group did not take part in this match: nothing to replace.
@@ -653,6 +655,9 @@ struct Group {
     triggered: bool,
     /// Longest match of the group's patterns.
     back: usize,
+    /// Per pattern with a `value` group: a regex of that pattern alone, for captures
+    /// (cheaper than captures on the combined regex).
+    captures: Vec<Option<Regex>>,
 }
 
 impl Group {
@@ -685,7 +690,25 @@ impl Group {
                     .map(|p| filters[members[p.as_usize()]].id.to_string()),
                 message: format!("pattern does not compile: {e}"),
             })?;
+        let captures = members
+            .iter()
+            .map(|&i| match filters[i].kind {
+                Kind::Pattern {
+                    has_value_group: true,
+                } => Regex::builder()
+                    .configure(Regex::config().nfa_size_limit(Some(64 << 20)))
+                    .build(filters[i].pattern.as_deref().unwrap_or_default())
+                    .map(Some)
+                    .map_err(|e| Error::Filter {
+                        source: filters[i].source.to_string(),
+                        id: Some(filters[i].id.to_string()),
+                        message: format!("pattern does not compile: {e}"),
+                    }),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Group {
+            captures,
             regex,
             pattern_filter: members.to_vec(),
             starts,

@@ -190,24 +190,33 @@ fn is_sequential(d: &[u8]) -> bool {
     up || down
 }
 
-/// Shannon entropy in bits per character (over chars).
+/// Shannon entropy in bits per character (over chars). ASCII is counted in a table;
+/// any other character falls back to a small list.
 pub fn shannon_entropy(s: &str) -> f64 {
-    let mut counts: Vec<(char, u32)> = Vec::new();
+    let mut ascii = [0u32; 128];
+    let mut other: Vec<(char, u32)> = Vec::new();
     let mut n = 0u32;
     for c in s.chars() {
         n += 1;
-        match counts.iter_mut().find(|(k, _)| *k == c) {
-            Some((_, v)) => *v += 1,
-            None => counts.push((c, 1)),
+        if c.is_ascii() {
+            ascii[c as usize] += 1;
+        } else {
+            match other.iter_mut().find(|(k, _)| *k == c) {
+                Some((_, v)) => *v += 1,
+                None => other.push((c, 1)),
+            }
         }
     }
     if n == 0 {
         return 0.0;
     }
     let n = f64::from(n);
-    counts
+    ascii
         .iter()
-        .map(|&(_, c)| {
+        .copied()
+        .chain(other.iter().map(|&(_, c)| c))
+        .filter(|&c| c > 0)
+        .map(|c| {
             let p = f64::from(c) / n;
             -p * p.log2()
         })
