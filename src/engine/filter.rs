@@ -279,49 +279,6 @@ pub(crate) fn first_bytes(pattern: &str) -> [bool; 256] {
     set
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn starts(p: &str) -> String {
-        first_bytes(p)
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c)
-            .map(|(b, _)| b as u8 as char)
-            .collect()
-    }
-
-    #[test]
-    fn first_byte_sets() {
-        assert_eq!(starts("(?-u:\\b)[0-9]{4}"), "0123456789");
-        assert_eq!(starts("sk-[a-z]{3}|AKIA[A-Z]{16}"), "As");
-        assert_eq!(starts("(?i)ab"), "Aa");
-        assert_eq!(first_bytes("[^x]{2}").iter().filter(|c| **c).count(), 256);
-    }
-
-    #[test]
-    fn trigger_requirements() {
-        let t = b"0123456789@";
-        assert!(requires_bytes("[a-z]{1,9}@[a-z]{1,9}", t));
-        assert!(requires_bytes("(?-u:\\b)[0-9]{4}", t));
-        assert!(requires_bytes("(?i)ab[0-9]|c@", t));
-        assert!(requires_bytes("x(?:[0-9]|@){1,3}", t));
-        assert!(!requires_bytes("sk-[A-Za-z0-9]{3,9}", t));
-        assert!(!requires_bytes("[a-z]{1,4}[0-9]{0,2}", t));
-        assert!(!requires_bytes("a[0-9]?|b", t));
-    }
-
-    #[test]
-    fn example_markers() {
-        assert_eq!(
-            parse_example("a [[bc]] d"),
-            ("a bc d".to_string(), Some((2, 4)))
-        );
-        assert_eq!(parse_example("plain"), ("plain".to_string(), None));
-    }
-}
-
 /// Whether every match of `pattern` contains one of the `trigger` bytes: with those bytes
 /// removed from every class and literal, the pattern can match nothing.
 pub(crate) fn requires_bytes(pattern: &str, trigger: &[u8]) -> bool {
@@ -397,4 +354,47 @@ pub(crate) fn requires_bytes(pattern: &str, trigger: &[u8]) -> bool {
         return false;
     };
     impossible(&strip(&hir, trigger))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn starts(p: &str) -> String {
+        first_bytes(p)
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c)
+            .map(|(b, _)| b as u8 as char)
+            .collect()
+    }
+
+    #[test]
+    fn first_byte_sets() {
+        assert_eq!(starts("(?-u:\\b)[0-9]{4}"), "0123456789");
+        assert_eq!(starts("sk-[a-z]{3}|AKIA[A-Z]{16}"), "As");
+        assert_eq!(starts("(?i)ab"), "Aa");
+        assert_eq!(first_bytes("[^x]{2}").iter().filter(|c| **c).count(), 256);
+    }
+
+    #[test]
+    fn trigger_requirements() {
+        let t = b"0123456789@";
+        assert!(requires_bytes("[a-z]{1,9}@[a-z]{1,9}", t));
+        assert!(requires_bytes("(?-u:\\b)[0-9]{4}", t));
+        assert!(requires_bytes("(?i)ab[0-9]|c@", t));
+        assert!(requires_bytes("x(?:[0-9]|@){1,3}", t));
+        assert!(!requires_bytes("sk-[A-Za-z0-9]{3,9}", t));
+        assert!(!requires_bytes("[a-z]{1,4}[0-9]{0,2}", t));
+        assert!(!requires_bytes("a[0-9]?|b", t));
+    }
+
+    #[test]
+    fn example_markers() {
+        assert_eq!(
+            parse_example("a [[bc]] d"),
+            ("a bc d".to_string(), Some((2, 4)))
+        );
+        assert_eq!(parse_example("plain"), ("plain".to_string(), None));
+    }
 }

@@ -243,6 +243,17 @@ fn redact_request(
             .map_err(|e| Refusal::engine(&e, Direction::Request))?,
         BodyKind::EventStream | BodyKind::Other | BodyKind::Unknown => None,
     };
+    finish(headers, body, decoded, out)
+}
+
+/// The body to forward: the rewritten one, else the decoded one, else the original; the
+/// headers are fixed to match (no Content-Encoding once decoded, the new length).
+fn finish(
+    headers: &mut HeaderMap,
+    body: &Bytes,
+    decoded: DecodedBody<'_>,
+    out: Option<Vec<u8>>,
+) -> Result<Bytes, Refusal> {
     let out = match (out, decoded) {
         (Some(new), _) => Bytes::from(new),
         (None, DecodedBody::Borrowed(_)) => return Ok(body.clone()),
@@ -419,14 +430,7 @@ fn restore_answer(
             }
         }
     };
-    let out = match (out, decoded) {
-        (Some(new), _) => Bytes::from(new),
-        (None, DecodedBody::Borrowed(_)) => return Ok(body.clone()),
-        (None, DecodedBody::Owned(d)) => Bytes::from(d),
-    };
-    headers.remove(CONTENT_ENCODING);
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(out.len()));
-    Ok(out)
+    finish(headers, body, decoded, out)
 }
 
 /// A body after Content-Encoding was undone.
