@@ -340,15 +340,15 @@ async fn serve(
 async fn handle(
     state: Arc<State>,
     _peer: SocketAddr,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<crate::redact::RedactBody<proxy::ProxyBody>>, Infallible> {
     let start = Instant::now();
     let rt = state.current();
-    let upstream = rt
-        .router
-        .pick(req.uri().path(), req.headers())
-        .map(|u| u.name.clone())
-        .unwrap_or_else(|_| "unknown".into());
+    let picked = rt.router.pick(req.uri().path(), req.headers()).cloned();
+    let upstream = picked
+        .as_ref()
+        .map_or_else(|_| "unknown".into(), |u| u.name.clone());
+    req.extensions_mut().insert(proxy::Picked(picked));
     let mut svc = rt.service.clone();
     std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
     let resp = svc.call(req).await?;

@@ -117,7 +117,7 @@ impl Upstream {
 /// Upstreams and routes of one configuration.
 #[derive(Debug)]
 pub struct Router {
-    upstreams: Vec<Upstream>,
+    upstreams: Vec<Arc<Upstream>>,
     routes: Vec<(String, usize)>,
     default: usize,
     by_header: bool,
@@ -128,7 +128,7 @@ impl Router {
         let upstreams = config
             .upstreams
             .iter()
-            .map(Upstream::new)
+            .map(|u| Upstream::new(u).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let index = |n: &str| upstreams.iter().position(|u| &*u.name == n);
         let routes = config
@@ -156,7 +156,7 @@ impl Router {
 
     /// The upstream for a request: the `x-veilgate-upstream` header (when allowed), then
     /// the longest matching route prefix, then the default.
-    pub fn pick(&self, path: &str, headers: &HeaderMap) -> Result<&Upstream, String> {
+    pub fn pick(&self, path: &str, headers: &HeaderMap) -> Result<&Arc<Upstream>, String> {
         if self.by_header {
             if let Some(v) = headers.get(UPSTREAM_HEADER) {
                 let name = v.to_str().unwrap_or("");
@@ -178,6 +178,10 @@ impl Router {
         Ok(&self.upstreams[best])
     }
 }
+
+/// The upstream chosen for a request, carried in its extensions to [`Forward`].
+#[derive(Debug, Clone)]
+pub struct Picked(pub Result<Arc<Upstream>, String>);
 
 /// The innermost service of the sidecar: forwards a (redacted) request upstream.
 #[derive(Debug, Clone)]
@@ -239,14 +243,18 @@ fn fail(provider: Provider, kind: ErrorKind, message: &str, code: &str) -> Respo
 async fn forward(
     router: &Router,
     metrics: &Metrics,
-    req: Request<UpstreamRequestBody>,
+    mut req: Request<UpstreamRequestBody>,
 ) -> Response<ProxyBody> {
-    let detected = Provider::detect(req.uri().path(), req.headers()).0;
-    let up = match router.pick(req.uri().path(), req.headers()) {
-        Ok(u) => u.clone(),
+    // The upstream was picked when the request arrived (before the redact layer).
+    let picked = match req.extensions_mut().remove::<Picked>() {
+        Some(Picked(p)) => p,
+        None => router.pick(req.uri().path(), req.headers()).cloned(),
+    };
+    let up = match picked {
+        Ok(u) => u,
         Err(m) => {
             return fail(
-                detected,
+                Provider::detect(req.uri().path(), req.headers()).0,
                 ErrorKind::InvalidRequest,
                 &m,
                 "veilgate_unknown_upstream",
