@@ -22,6 +22,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+#[cfg(feature = "redact")]
+pub mod api_key;
 pub mod engine;
 #[cfg(feature = "redact")]
 pub mod provider;

@@ -157,3 +157,22 @@ fn filters_check_and_list() {
     assert!(String::from_utf8(o.stderr).unwrap().contains("duplicate"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn keys_new_and_hash_agree() {
+    let o = veilgate(&["keys", "new"], b"");
+    assert!(o.status.success());
+    let out = stdout(&o);
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap()
+    };
+    let (key, hash) = (field("key:"), field("sha256:"));
+    assert!(key.starts_with("vg-") && key.len() > 40, "{key}");
+    assert_eq!(hash.len(), 64);
+    let o = veilgate(&["keys", "hash"], format!("{key}\n").as_bytes());
+    assert_eq!(stdout(&o).trim(), hash);
+    assert!(!String::from_utf8(o.stderr).unwrap().contains(&key));
+}

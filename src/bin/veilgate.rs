@@ -33,6 +33,11 @@ enum Command {
     },
     /// Read stdin, write it redacted to stdout (JSON keeps its structure, SSE its framing).
     Redact(RedactArgs),
+    /// Gateway keys: mint one, or hash one read from stdin (configs store only hashes).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Inspect and check filter definitions.
     Filters {
         #[command(subcommand)]
@@ -90,6 +95,14 @@ struct RedactArgs {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new gateway key (shown once) and the SHA-256 hash to put in the config.
+    New,
+    /// Read a key from stdin, print its SHA-256 hash.
+    Hash,
+}
+
+#[derive(Subcommand)]
 enum FiltersCommand {
     /// Check filters: ids unique, patterns bounded, examples match, negative examples don't.
     /// Without DIR checks the built-in filters; with DIR checks DIR together with them.
@@ -129,6 +142,12 @@ fn main() -> ExitCode {
             command: ConfigCommand::Check { file },
         } => config_check(&file),
         Command::Redact(args) => redact(args),
+        Command::Keys {
+            command: KeysCommand::New,
+        } => keys_new(),
+        Command::Keys {
+            command: KeysCommand::Hash,
+        } => keys_hash(),
         Command::Filters {
             command: FiltersCommand::Check { dir },
         } => check(dir),
@@ -314,4 +333,27 @@ fn config_check(file: &std::path::Path) -> Result<ExitCode, String> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn keys_new() -> Result<ExitCode, String> {
+    let (key, hash) =
+        veilgate::api_key::mint().map_err(|e| format!("reading random bytes: {e}"))?;
+    println!("key:    {key}");
+    println!("sha256: {hash}");
+    eprintln!(
+        "The key is shown only now: give it to the client; put only the sha256 in the config."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keys_hash() -> Result<ExitCode, String> {
+    let mut key = String::new();
+    std::io::stdin()
+        .read_to_string(&mut key)
+        .map_err(|e| format!("reading stdin: {e}"))?;
+    if key.trim().is_empty() {
+        return Err("no key on stdin".into());
+    }
+    println!("{}", veilgate::api_key::hash(&key));
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,85 @@
+use std::sync::Arc;
+
+use tower::Layer;
+
+use super::{ApiKey, GatewayKey, Pepper, ProviderKey, Tenant};
+use crate::provider::Provider;
+
+/// Applies [`ApiKey`] to a service: key ids, sensitive auth headers and, in gateway-key
+/// mode, verification and provider-key injection. See the [module docs](super).
+#[derive(Debug, Clone)]
+pub struct ApiKeyLayer {
+    pub(crate) config: Arc<Config>,
+}
+
+/// The layer's settings. `Debug` shows no secret.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub pepper: Pepper,
+    /// `Some` in gateway-key mode (an empty list refuses every request).
+    pub gateway: Option<Vec<Accepted>>,
+    pub provider_key: Option<ProviderKey>,
+    pub provider: Option<Provider>,
+}
+
+/// A gateway key ready for comparison.
+#[derive(Debug, Clone)]
+pub(crate) struct Accepted {
+    pub digest: [u8; 32],
+    pub tenant: Option<Tenant>,
+}
+
+impl ApiKeyLayer {
+    /// A layer that computes key ids under `pepper` and never refuses a request.
+    pub fn new(pepper: Pepper) -> Self {
+        ApiKeyLayer {
+            config: Arc::new(Config {
+                pepper,
+                gateway: None,
+                provider_key: None,
+                provider: None,
+            }),
+        }
+    }
+
+    fn map(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// Turns on gateway-key mode: only these keys are accepted (an empty list refuses
+    /// everything). Check each with [`GatewayKey::check`] first to handle bad hashes.
+    ///
+    /// # Panics
+    /// If a `sha256_hex` is not 64 hex digits.
+    pub fn gateway_keys(self, keys: Vec<GatewayKey>) -> Self {
+        let accepted = keys
+            .iter()
+            .map(|k| Accepted {
+                digest: k.digest().unwrap_or_else(|e| panic!("{e}")),
+                tenant: k.tenant.as_deref().map(Tenant::from),
+            })
+            .collect();
+        self.map(|c| c.gateway = Some(accepted))
+    }
+
+    /// The upstream's key, injected in place of a verified gateway key. Without it, the
+    /// gateway key is removed and nothing is injected.
+    pub fn provider_key(self, key: ProviderKey) -> Self {
+        self.map(|c| c.provider_key = Some(key))
+    }
+
+    /// Treat every request as this provider's (error shape, header the provider key goes
+    /// in) instead of detecting it from the path and headers.
+    pub fn provider(self, provider: Provider) -> Self {
+        self.map(|c| c.provider = Some(provider))
+    }
+}
+
+impl<S> Layer<S> for ApiKeyLayer {
+    type Service = ApiKey<S>;
+
+    fn layer(&self, inner: S) -> ApiKey<S> {
+        ApiKey::from_parts(inner, self.config.clone())
+    }
+}
