@@ -428,3 +428,57 @@ async fn shutdown_drains_an_in_flight_stream() {
     // New connections are refused after shutdown.
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_keys_are_verified_and_swapped_for_the_provider_key() {
+    let mock = echo().await;
+    let key_file = temp_config("provider-key", "sk-upstream-real-key-123\n");
+    let (client_key, hash) = veilgate::api_key::mint().unwrap();
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+[[upstream]]
+name = "openai"
+base_url = "{url}"
+api_key_file = {key_file:?}
+[auth]
+[[auth.gateway_key]]
+sha256_hex = "{hash}"
+tenant = "acme"
+"#,
+        url = mock.url(),
+        key_file = key_file.display().to_string(),
+    );
+    let (h, _) = sidecar("auth", &config).await;
+    let url = format!("http://{}/v1/chat/completions", h.addr);
+    let (s, _, body) = post(url.clone(), &chat("hi"), &[]).await;
+    assert_eq!(s, 401, "{body}");
+    assert!(body.contains("veilgate_missing_api_key"), "{body}");
+    let (s, _, body) = post(
+        url.clone(),
+        &chat("hi"),
+        &[("authorization", "Bearer vg-wrong-key")],
+    )
+    .await;
+    assert_eq!(s, 401, "{body}");
+    assert!(!body.contains("vg-wrong-key"));
+    assert!(
+        mock.requests().is_empty(),
+        "refused requests never reach the upstream"
+    );
+    let bearer = format!("Bearer {client_key}");
+    let (s, _, body) = post(url, &chat("hi"), &[("authorization", bearer.as_str())]).await;
+    assert_eq!(s, 200, "{body}");
+    let seen = &mock.requests()[0];
+    assert_eq!(
+        seen.headers["authorization"],
+        "Bearer sk-upstream-real-key-123"
+    );
+    let (_, m) = get(format!("http://{}/metrics", h.admin_addr)).await;
+    assert!(
+        !m.contains(&client_key) && !m.contains("sk-upstream"),
+        "{m}"
+    );
+    h.shutdown().await;
+}

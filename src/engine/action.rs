@@ -84,6 +84,11 @@ impl Key {
 
     /// A fresh random key (tokens then differ between processes).
     pub fn random() -> Key {
+        Key(Self::random_bytes().as_slice().into())
+    }
+
+    /// 32 random bytes (from /dev/urandom; std's random hasher keys as a fallback).
+    pub fn random_bytes() -> [u8; 32] {
         let mut buf = [0u8; 32];
         if std::fs::File::open("/dev/urandom")
             .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
@@ -97,7 +102,7 @@ impl Key {
                 chunk.copy_from_slice(&h.finish().to_le_bytes());
             }
         }
-        Key(buf.as_slice().into())
+        buf
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {

@@ -39,6 +39,25 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     #[serde(default)]
     pub redact: RedactConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// API keys: how presented keys are identified, and gateway-key mode.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Environment variable holding the pepper for key ids (`kid_...`).
+    #[serde(default)]
+    pub pepper_env: Option<String>,
+    /// File holding the pepper (wins over `pepper_env`). Without either, a random
+    /// pepper per process: key ids then change on restart.
+    #[serde(default)]
+    pub pepper_file: Option<PathBuf>,
+    /// Gateway-key mode: clients must present one of these keys (stored as SHA-256 hex
+    /// only; mint with `veilgate keys new`).
+    #[serde(default, rename = "gateway_key")]
+    pub gateway_keys: Vec<crate::api_key::GatewayKey>,
 }
 
 /// One upstream API.
@@ -68,6 +87,13 @@ pub struct UpstreamConfig {
     /// Extra PEM CA certificates trusted for this upstream (besides the bundled roots).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// The upstream's real API key, injected into every request to it (replacing the
+    /// client's): from this environment variable...
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// ...or this file (wins).
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
 }
 
 /// `openai` | `anthropic` | `generic`.
@@ -343,6 +369,15 @@ impl Config {
                     self.redact.response_action
                 ),
             ));
+        }
+        for k in &self.auth.gateway_keys {
+            if let Err(e) = k.check() {
+                return Err(err(
+                    "gateway_key",
+                    "auth.gateway_key.sha256_hex",
+                    e.to_string(),
+                ));
+            }
         }
         if self.redact.body_limit == 0 {
             return Err(err(

@@ -34,6 +34,7 @@ pub use config::{Config, ConfigError};
 use metrics::Metrics;
 use proxy::{Forward, Router};
 
+use crate::api_key::{ApiKey, ApiKeyLayer, Pepper};
 use crate::engine::{Action, Engine, Key, Redactor, ResponsePolicy};
 use crate::redact::{Redact, RedactLayer};
 
@@ -42,7 +43,7 @@ use crate::redact::{Redact, RedactLayer};
 pub struct Runtime {
     pub config: Config,
     router: Arc<Router>,
-    service: Redact<Forward>,
+    service: ApiKey<Redact<Forward>>,
 }
 
 impl Runtime {
@@ -80,10 +81,20 @@ impl Runtime {
             .fail_open_responses(r.fail_open_responses)
             .observer(metrics.clone());
         let router = Arc::new(Router::new(&config)?);
-        let service = layer.layer(Forward {
+        let a = &config.auth;
+        let pepper = match (&a.pepper_file, &a.pepper_env) {
+            (Some(f), _) => Pepper::from_file(f).map_err(|e| e.to_string())?,
+            (None, Some(v)) => Pepper::from_env(v).map_err(|e| e.to_string())?,
+            (None, None) => Pepper::new(Key::random_bytes().to_vec()),
+        };
+        let mut auth = ApiKeyLayer::new(pepper);
+        if !a.gateway_keys.is_empty() {
+            auth = auth.gateway_keys(a.gateway_keys.clone());
+        }
+        let service = auth.layer(layer.layer(Forward {
             router: router.clone(),
             metrics,
-        });
+        }));
         Ok(Runtime {
             config,
             router,
@@ -341,7 +352,10 @@ async fn handle(
     state: Arc<State>,
     _peer: SocketAddr,
     mut req: Request<Incoming>,
-) -> Result<Response<crate::redact::RedactBody<proxy::ProxyBody>>, Infallible> {
+) -> Result<
+    Response<crate::api_key::ResponseBody<crate::redact::RedactBody<proxy::ProxyBody>>>,
+    Infallible,
+> {
     let start = Instant::now();
     let rt = state.current();
     let picked = rt.router.pick(req.uri().path(), req.headers()).cloned();

@@ -43,6 +43,8 @@ pub struct Upstream {
     client: HttpsClient,
     response_timeout: Duration,
     idle_timeout: Duration,
+    /// The provider key injected into every request to this upstream.
+    api_key: Option<crate::api_key::ProviderKey>,
 }
 
 impl Upstream {
@@ -90,7 +92,17 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
+        let api_key = match (&cfg.api_key_file, &cfg.api_key_env) {
+            (Some(f), _) => {
+                Some(crate::api_key::ProviderKey::from_file(f).map_err(|e| e.to_string())?)
+            }
+            (None, Some(v)) => {
+                Some(crate::api_key::ProviderKey::from_env(v).map_err(|e| e.to_string())?)
+            }
+            (None, None) => None,
+        };
         Ok(Upstream {
+            api_key,
             name: cfg.name.as_str().into(),
             provider: cfg.provider.into(),
             trains_on_data: cfg.trains_on_data,
@@ -280,6 +292,18 @@ async fn forward(
         parts.headers.insert(header::HOST, host);
     }
     parts.uri = uri;
+    if let Some(k) = &up.api_key {
+        // The upstream's own key replaces whatever the client sent.
+        for h in ["authorization", "x-api-key", "api-key"] {
+            parts.headers.remove(h);
+        }
+        match up.provider {
+            Provider::Anthropic => parts.headers.insert("x-api-key", k.header_value("")),
+            _ => parts
+                .headers
+                .insert(header::AUTHORIZATION, k.header_value("Bearer ")),
+        };
+    }
     // HTTP/2 to the client must not leak into HTTP/1.1 upstream requests: let the
     // connector negotiate.
     parts.version = http::Version::HTTP_11;
