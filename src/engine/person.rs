@@ -51,6 +51,24 @@ const F_SHAPE: u32 = 1 << 17;
 const F_NAME: u32 = F_FIRST | F_LAST | F_SHAPE;
 const UNSET: u32 = u32::MAX;
 
+/// Class bits of a plain lower-case word (`NameModel::cls`).
+const C_KEEP: u8 = 1;
+const C_DET: u8 = 1 << 1;
+const C_LOWER: u8 = 1 << 2;
+
+/// After a plain word in a stretch: 1 for a space, 2 for punctuation that needs a space
+/// after it, 0 for anything else (the stretch ends).
+const WORD_END: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b' ' as usize] = 1;
+    t[b',' as usize] = 2;
+    t[b';' as usize] = 2;
+    t[b'.' as usize] = 2;
+    t[b'!' as usize] = 2;
+    t[b'?' as usize] = 2;
+    t
+};
+
 #[inline]
 fn is_strong(f: u32) -> bool {
     f & F_NAME != 0 && f & F_STOP == 0
@@ -234,8 +252,10 @@ pub struct NameModel {
     keep_sig: [[u32; 32]; 16],
     /// The same signature over determiners: kept only when no plain lower-case word follows.
     det_sig: [[u32; 32]; 16],
-    /// `lower_sig | keep_sig | det_sig`: a plain word outside all three is dropped.
-    any_sig: [[u32; 32]; 16],
+    /// The three signatures as class bits (`C_KEEP`, `C_DET`, `C_LOWER`) of one byte per
+    /// (len, first byte & 31, last byte & 31), `len` capped at 16 (always `C_KEEP`): a
+    /// plain word outside all three is dropped.
+    cls: Vec<u8>,
     signoffs: FxSet,
     fields: FxMap<FieldKind>,
     csv_name: FxSet,
@@ -285,7 +305,7 @@ impl NameModel {
             lower_sig: [[0; 32]; 16],
             keep_sig: [[0; 32]; 16],
             det_sig: [[0; 32]; 16],
-            any_sig: [[0; 32]; 16],
+            cls: Vec::new(),
             signoffs: FxSet::default(),
             fields: FxMap::default(),
             csv_name: FxSet::default(),
@@ -337,9 +357,15 @@ impl NameModel {
                 }
             }
         }
+        self.cls = vec![C_KEEP; 17 * 1024];
         for l in 0..16 {
             for c in 0..32 {
-                self.any_sig[l][c] = keep[l][c] | det[l][c] | self.lower_sig[l][c];
+                for d in 0..32 {
+                    let bit =
+                        |sig: &[[u32; 32]; 16], v: u8| u8::from(sig[l][c] & (1 << d) != 0) * v;
+                    self.cls[l * 1024 + c * 32 + d] =
+                        bit(&keep, C_KEEP) | bit(&det, C_DET) | bit(&self.lower_sig, C_LOWER);
+                }
             }
         }
         self.keep_sig = keep;
@@ -720,25 +746,33 @@ fn lower_bytes(x: u64) -> u64 {
     ge_a & !ge_brace & !x & HI
 }
 
-/// Bit `k` set when `b[base + k]` (`base + k < le`) is an ASCII lower-case letter.
+/// Bit `k` set when `b[base + k]` (`base + k < le`) is an ASCII lower-case letter, and
+/// the same mask of spaces.
 #[inline]
-fn lower_mask64(b: &[u8], base: usize, le: usize) -> u64 {
+fn lower_space_mask64(b: &[u8], base: usize, le: usize) -> (u64, u64) {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const LO: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     let mut m = 0u64;
+    let mut sp = 0u64;
     if base + 64 <= le {
         for (q, c) in b[base..base + 64].chunks_exact(8).enumerate() {
             let mut w = [0u8; 8];
             w.copy_from_slice(c);
-            let h = lower_bytes(u64::from_le_bytes(w)) >> 7;
+            let x = u64::from_le_bytes(w);
+            let h = lower_bytes(x) >> 7;
+            let y = x ^ 0x2020_2020_2020_2020;
+            let z = (!(((y & LO) + LO) | y) & HI) >> 7;
             // Gather the eight flags (bits 0, 8, .., 56) into the top byte.
-            let packed = h.wrapping_mul(0x0102_0408_1020_4080) >> 56;
-            m |= packed << (q * 8);
+            m |= (h.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (q * 8);
+            sp |= (z.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (q * 8);
         }
     } else {
         for (k, &c) in b[base..le].iter().enumerate() {
             m |= u64::from(c.is_ascii_lowercase()) << k;
+            sp |= u64::from(c == b' ') << k;
         }
     }
-    m
+    (m, sp)
 }
 
 #[inline]
@@ -809,6 +843,8 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
     // Lower-case bytes of `b[base..base + 64]`.
     let mut base = usize::MAX;
     let mut mask = 0u64;
+    // Spaces of the same block.
+    let mut space = 0u64;
     while i < le {
         let c0 = b[i];
         // A JSON escape left in text (tool-call arguments streamed as a JSON string):
@@ -844,14 +880,29 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
             // below would.
             if i < base || i - base >= 64 {
                 base = i;
-                mask = lower_mask64(b, base, le);
+                (mask, space) = lower_space_mask64(b, base, le);
+            }
+            // A context word that the next plain word may drop (`tentative`), held back
+            // instead of pushed: most of them are dropped right away.
+            let mut pend = Tok {
+                s: 0,
+                e: 0,
+                kind: TK::Lower,
+            };
+            let mut pend_on = false;
+            if tentative {
+                if let Some(t) = toks.pop() {
+                    pend = t;
+                    pend_on = true;
+                }
+                tentative = false;
             }
             loop {
                 let mut rest = !mask >> (i - base);
                 if rest == 0 {
                     // The word runs past this block.
                     base = i;
-                    mask = lower_mask64(b, base, le);
+                    (mask, space) = lower_space_mask64(b, base, le);
                     rest = !mask;
                     if rest == 0 {
                         break;
@@ -859,41 +910,58 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
                 }
                 let j = i + rest.trailing_zeros() as usize;
                 // The word ends at a space, or at `,` `;` `.` `!` `?` and a space.
-                let next = if j < le && b[j] == b' ' {
+                let next = if (space >> (j - base)) & 1 != 0 {
                     j + 1
-                } else if j + 1 < le
-                    && b[j + 1] == b' '
-                    && matches!(b[j], b',' | b';' | b'.' | b'!' | b'?')
-                {
-                    j + 2
                 } else {
-                    break;
+                    let step = if j < le { WORD_END[b[j] as usize] } else { 0 };
+                    let ok = step == 1 || (step == 2 && j + 1 < le && b[j + 1] == b' ');
+                    if !ok {
+                        break;
+                    }
+                    j + step as usize
                 };
-                if j - i < 16 && !sig_hit(&m.any_sig, b, i, j) {
-                    // No context word: left out.
+                let c = m.cls[(j - i).min(16) * 1024
+                    + ((b[i] & 31) as usize) * 32
+                    + (b[j - 1] & 31) as usize];
+                if c & C_LOWER == 0 && keep_after == 0 {
+                    // A plain word drops the held word, a context word keeps it; a
+                    // context word or determiner is held in turn.
+                    if c & C_KEEP != 0 && pend_on {
+                        toks.push(pend);
+                    }
+                    pend = Tok {
+                        s: i,
+                        e: j,
+                        kind: TK::Lower,
+                    };
+                    pend_on = c & (C_KEEP | C_DET) != 0;
+                } else {
+                    if pend_on {
+                        toks.push(pend);
+                        tentative = true;
+                    }
+                    plain_word(m, b, i, j, toks, &mut keep_after, &mut tentative);
+                    pend_on = false;
                     if tentative {
-                        toks.pop();
+                        if let Some(t) = toks.pop() {
+                            pend = t;
+                            pend_on = true;
+                        }
                         tentative = false;
                     }
-                    if keep_after > 0 {
-                        keep_after -= 1;
-                        toks.push(Tok {
-                            s: i,
-                            e: j,
-                            kind: TK::Lower,
-                        });
-                    }
-                } else {
-                    plain_word(m, b, i, j, toks, &mut keep_after, &mut tentative);
                 }
                 i = next;
                 if i - base >= 64 {
                     base = i;
-                    mask = lower_mask64(b, base, le);
+                    (mask, space) = lower_space_mask64(b, base, le);
                 }
                 if (mask >> (i - base)) & 1 == 0 {
                     break;
                 }
+            }
+            if pend_on {
+                toks.push(pend);
+                tentative = true;
             }
             if i != st {
                 continue;
@@ -901,7 +969,16 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
         }
         if c0.is_ascii_uppercase() {
             // Fast path for a plain capitalized ASCII word ("The", "Anna").
-            let j = lower_run_end(b, i + 1, le);
+            let rest = if i >= base && i + 1 - base < 64 {
+                !mask >> (i + 1 - base)
+            } else {
+                0
+            };
+            let j = if rest != 0 {
+                i + 1 + rest.trailing_zeros() as usize
+            } else {
+                lower_run_end(b, i + 1, le)
+            };
             if j > i + 1
                 && (j >= le || matches!(b[j], b' ' | b','))
                 && matches!(prev_byte(b, ls, i), b' ' | b'(' | b'"' | b'\n' | b'\t')
