@@ -102,7 +102,7 @@ where
                 return Ok(refuse(provider, &r));
             }
         };
-        match redact_request(
+        match rewrite_body(
             &config,
             &mut parts.headers,
             &bytes,
@@ -110,6 +110,7 @@ where
             provider,
             endpoint,
             &mut session,
+            Direction::Request,
         ) {
             Ok(new) => RedactBody::full(new),
             Err(r) if config.fail_open_request && r.kind != ErrorKind::Permission => {
@@ -158,8 +159,10 @@ fn refuse<B>(provider: Provider, r: &Refusal) -> Response<RedactBody<B>> {
         .map(RedactBody::full)
 }
 
-/// Decodes, scans and re-encodes a request body; fixes the headers to match.
-fn redact_request(
+/// Decodes a body, rewrites it (requests: detect and transform; answers: restore and
+/// treat model-produced PII) by its kind, and fixes the headers to match.
+#[allow(clippy::too_many_arguments)]
+fn rewrite_body(
     config: &Config,
     headers: &mut HeaderMap,
     body: &Bytes,
@@ -167,31 +170,48 @@ fn redact_request(
     provider: Provider,
     endpoint: Endpoint,
     session: &mut Session,
+    dir: Direction,
 ) -> Result<Bytes, Refusal> {
-    let decoded = decode(headers, body, config.body_limit, Direction::Request)?;
-    let redactor = &config.redactor;
+    let decoded = decode(headers, body, config.body_limit, dir)?;
     if decoded.trim_ascii().is_empty() {
         // SDKs send `content-type: application/json` on bodyless calls too
         // (files.delete, responses.cancel): nothing to scan, nothing to refuse.
         return Ok(body.clone());
     }
-    let kind = kind.sniff(&decoded);
-    let out: Option<Vec<u8>> = match kind {
+    let redactor = &config.redactor;
+    let refuse = |e: EngineError| Refusal::engine(&e, dir);
+    // One string value: its edits.
+    let value = |lit: &json::StrLit<'_>, s: &str, session: &mut Session| match dir {
+        Direction::Request => json::redact_value(
+            redactor,
+            session,
+            lit.key(),
+            s,
+            0,
+            lit.raw_start,
+            Some(lit.raw),
+        ),
+        Direction::Response if json::is_blob(s) => Ok(Vec::new()),
+        Direction::Response => {
+            let out = redactor.respond_str(s, session)?;
+            Ok(if out == s {
+                Vec::new()
+            } else {
+                vec![json::Edit {
+                    range: 0..s.len(),
+                    text: out.into_owned(),
+                }]
+            })
+        }
+    };
+    let out: Option<Vec<u8>> = match kind.sniff(&decoded) {
         BodyKind::Json => json::rewrite(&decoded, |lit, s| {
-            if lit.is_key || !provider.is_content(endpoint, Direction::Request, lit.path) {
+            if lit.is_key || !provider.is_content(endpoint, dir, lit.path) {
                 return Ok(Vec::new());
             }
-            json::redact_value(
-                redactor,
-                session,
-                lit.key(),
-                s,
-                0,
-                lit.raw_start,
-                Some(lit.raw),
-            )
+            value(lit, s, session)
         })
-        .map_err(|e| Refusal::engine(&e, Direction::Request))?,
+        .map_err(refuse)?,
         BodyKind::JsonLines => {
             let mut out = Vec::with_capacity(decoded.len());
             let mut changed = false;
@@ -203,19 +223,12 @@ fn redact_request(
                 }
                 let new = json::rewrite(content, |lit, s| {
                     if lit.is_key {
-                        return Ok(Vec::new());
+                        Ok(Vec::new())
+                    } else {
+                        value(lit, s, session)
                     }
-                    json::redact_value(
-                        redactor,
-                        session,
-                        lit.key(),
-                        s,
-                        0,
-                        lit.raw_start,
-                        Some(lit.raw),
-                    )
                 })
-                .map_err(|e| Refusal::engine(&e, Direction::Request))?;
+                .map_err(refuse)?;
                 changed |= new.is_some();
                 out.extend_from_slice(new.as_deref().unwrap_or(content));
                 out.extend_from_slice(&line[content.len()..]);
@@ -224,24 +237,24 @@ fn redact_request(
         }
         BodyKind::Text => {
             let text = std::str::from_utf8(&decoded).map_err(|e| {
-                Refusal::engine(
-                    &EngineError::InvalidUtf8 {
-                        offset: e.valid_up_to(),
-                    },
-                    Direction::Request,
-                )
+                refuse(EngineError::InvalidUtf8 {
+                    offset: e.valid_up_to(),
+                })
             })?;
-            match redactor
-                .redact_str(text, session)
-                .map_err(|e| Refusal::engine(&e, Direction::Request))?
-            {
+            let out = match dir {
+                Direction::Request => redactor.redact_str(text, session),
+                Direction::Response => redactor.respond_str(text, session),
+            }
+            .map_err(refuse)?;
+            match out {
                 std::borrow::Cow::Owned(s) => Some(s.into_bytes()),
                 std::borrow::Cow::Borrowed(_) => None,
             }
         }
-        BodyKind::Form => super::form::redact_form(redactor, session, &decoded)
-            .map_err(|e| Refusal::engine(&e, Direction::Request))?,
-        BodyKind::EventStream | BodyKind::Other | BodyKind::Unknown => None,
+        BodyKind::Form if dir == Direction::Request => {
+            super::form::redact_form(redactor, session, &decoded).map_err(refuse)?
+        }
+        _ => return Ok(body.clone()),
     };
     finish(headers, body, decoded, out)
 }
@@ -346,7 +359,7 @@ where
             let trailers = collected.trailers().cloned();
             let bytes = collected.to_bytes();
             let before = session.counts.clone();
-            match restore_answer(
+            match rewrite_body(
                 config,
                 &mut parts.headers,
                 &bytes,
@@ -354,6 +367,7 @@ where
                 provider,
                 endpoint,
                 &mut session,
+                Direction::Response,
             ) {
                 Ok(new) => {
                     if let Some(o) = &config.observer {
@@ -376,61 +390,6 @@ where
         }
         BodyKind::Form | BodyKind::Other => resp.map(RedactBody::passthrough),
     }
-}
-
-fn restore_answer(
-    config: &Config,
-    headers: &mut HeaderMap,
-    body: &Bytes,
-    kind: BodyKind,
-    provider: Provider,
-    endpoint: Endpoint,
-    session: &mut Session,
-) -> Result<Bytes, Refusal> {
-    let decoded = decode(headers, body, config.body_limit, Direction::Response)?;
-    let redactor = &config.redactor;
-    let kind = kind.sniff(&decoded);
-    if decoded.is_empty() || kind == BodyKind::Other {
-        return Ok(body.clone());
-    }
-    let out = match kind {
-        BodyKind::Json => json::rewrite(&decoded, |lit, s| {
-            if lit.is_key
-                || !provider.is_content(endpoint, Direction::Response, lit.path)
-                || json::is_blob(s)
-            {
-                return Ok(Vec::new());
-            }
-            let out = redactor.respond_str(s, session)?;
-            Ok(if out == s {
-                Vec::new()
-            } else {
-                vec![json::Edit {
-                    range: 0..s.len(),
-                    text: out.into_owned(),
-                }]
-            })
-        })
-        .map_err(|e| Refusal::engine(&e, Direction::Response))?,
-        _ => {
-            let text = std::str::from_utf8(&decoded).map_err(|e| {
-                Refusal::engine(
-                    &EngineError::InvalidUtf8 {
-                        offset: e.valid_up_to(),
-                    },
-                    Direction::Response,
-                )
-            })?;
-            match redactor
-                .respond_str(text, session)
-                .map_err(|e| Refusal::engine(&e, Direction::Response))?
-            {
-                std::borrow::Cow::Owned(s) => Some(s.into_bytes()),
-                std::borrow::Cow::Borrowed(_) => None,
-            }
-        }
-    };
-    finish(headers, body, decoded, out)
 }
 
 /// A body after Content-Encoding was undone.
