@@ -88,12 +88,6 @@ impl<B> RedactBody<B> {
     }
 }
 
-impl From<Bytes> for RedactBody<http_body_util::Empty<Bytes>> {
-    fn from(b: Bytes) -> Self {
-        RedactBody::full(b)
-    }
-}
-
 impl<B> Body for RedactBody<B>
 where
     B: Body<Data = Bytes>,
