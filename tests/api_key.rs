@@ -431,3 +431,114 @@ fn mint_and_hash() {
     );
     assert!(!h1.contains(&k1[3..]));
 }
+
+#[tokio::test]
+async fn tenant_resolution_order() {
+    let tenant_of = |seen: Option<Seen>| {
+        seen.unwrap()
+            .ctx
+            .unwrap()
+            .tenant
+            .map(|t| t.as_str().to_string())
+    };
+    let kid = KeyId::of(&pepper(), b"sk-client-mapped")
+        .as_str()
+        .to_string();
+    let layer = || {
+        ApiKeyLayer::new(pepper())
+            .key_tenants([(kid.clone(), "mapped")])
+            .trusted_tenant_header(http::HeaderName::from_static("x-veilgate-tenant"))
+            .default_tenant("fallback")
+    };
+    // 5: nothing names one -> the default.
+    let (_, _, seen) = send(layer(), request("/v1/chat/completions", &[])).await;
+    assert_eq!(tenant_of(seen).as_deref(), Some("fallback"));
+    // 4: a trusted header (removed before forwarding).
+    let (_, _, seen) = send(
+        layer(),
+        request("/v1/chat/completions", &[("x-veilgate-tenant", "hdr")]),
+    )
+    .await;
+    let seen = seen.unwrap();
+    assert!(seen.headers.get("x-veilgate-tenant").is_none());
+    assert_eq!(seen.ctx.unwrap().tenant.unwrap().as_str(), "hdr");
+    // 3: the key-id mapping beats the header.
+    let (_, _, seen) = send(
+        layer(),
+        request(
+            "/v1/chat/completions",
+            &[
+                ("authorization", "Bearer sk-client-mapped"),
+                ("x-veilgate-tenant", "hdr"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(tenant_of(seen).as_deref(), Some("mapped"));
+    // 1: what the host application put in the extensions beats everything.
+    let mut req = request(
+        "/v1/chat/completions",
+        &[("authorization", "Bearer sk-client-mapped")],
+    );
+    req.extensions_mut().insert(Tenant::new("host"));
+    let (_, _, seen) = send(layer(), req).await;
+    assert_eq!(tenant_of(seen).as_deref(), Some("host"));
+    // Without a trusted header configured, a client cannot pick its tenant.
+    let plain = ApiKeyLayer::new(pepper()).default_tenant("fallback");
+    let (_, _, seen) = send(
+        plain,
+        request("/v1/chat/completions", &[("x-veilgate-tenant", "evil")]),
+    )
+    .await;
+    assert_eq!(tenant_of(seen).as_deref(), Some("fallback"));
+}
+
+#[tokio::test]
+async fn pseudonyms_are_keyed_per_tenant_through_both_layers() {
+    use std::sync::Arc as StdArc;
+    use veilgate::engine::{Engine, Key, Redactor};
+    use veilgate::redact::RedactLayer;
+    let engine = StdArc::new(Engine::builtin().unwrap());
+    let sent = StdArc::new(Mutex::new(Vec::<String>::new()));
+    let s2 = sent.clone();
+    let upstream = tower::service_fn(
+        move |req: Request<veilgate::redact::RedactBody<Full<Bytes>>>| {
+            let s2 = s2.clone();
+            async move {
+                let b = req.into_body().collect().await.unwrap().to_bytes();
+                s2.lock()
+                    .unwrap()
+                    .push(String::from_utf8(b.to_vec()).unwrap());
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from_static(b"{}")))
+                        .unwrap(),
+                )
+            }
+        },
+    );
+    let body = r#"{"messages":[{"role":"user","content":"mail jane.doe@acme-corp.io"}]}"#;
+    for tenant in ["a", "b", "a"] {
+        let svc = ServiceBuilder::new()
+            .layer(ApiKeyLayer::new(pepper()).default_tenant(tenant))
+            .layer(RedactLayer::with_redactor(
+                Redactor::new(engine.clone()).with_key(Key::new(b"k")),
+            ))
+            .service(upstream.clone());
+        let req = Request::post("/v1/chat/completions")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let resp = svc.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let sent = sent.lock().unwrap();
+    let token = |s: &str| s[s.find("<EMAIL_").unwrap()..][..14].to_string();
+    assert_eq!(token(&sent[0]), token(&sent[2]), "same tenant, same token");
+    assert_ne!(
+        token(&sent[0]),
+        token(&sent[1]),
+        "another tenant, another token"
+    );
+}

@@ -20,6 +20,12 @@ pub(crate) struct Config {
     pub gateway: Option<Vec<Accepted>>,
     pub provider_key: Option<ProviderKey>,
     pub provider: Option<Provider>,
+    /// Key id -> tenant (step 3 of the resolution order).
+    pub key_tenants: std::collections::HashMap<String, Tenant>,
+    /// A request header naming the tenant, trusted only when configured (step 4).
+    pub tenant_header: Option<http::HeaderName>,
+    /// The tenant when nothing else names one (step 5).
+    pub default_tenant: Option<Tenant>,
 }
 
 /// A gateway key ready for comparison.
@@ -38,6 +44,9 @@ impl ApiKeyLayer {
                 gateway: None,
                 provider_key: None,
                 provider: None,
+                key_tenants: Default::default(),
+                tenant_header: None,
+                default_tenant: None,
             }),
         }
     }
@@ -67,6 +76,31 @@ impl ApiKeyLayer {
     /// gateway key is removed and nothing is injected.
     pub fn provider_key(self, key: ProviderKey) -> Self {
         self.map(|c| c.provider_key = Some(key))
+    }
+
+    /// Maps key ids (`kid_...`, see [`KeyId`](super::KeyId)) to tenants.
+    pub fn key_tenants<I, K, T>(self, map: I) -> Self
+    where
+        I: IntoIterator<Item = (K, T)>,
+        K: Into<String>,
+        T: AsRef<str>,
+    {
+        let map = map
+            .into_iter()
+            .map(|(k, t)| (k.into(), Tenant::from(t.as_ref())))
+            .collect();
+        self.map(|c| c.key_tenants = map)
+    }
+
+    /// Trusts this request header to name the tenant (only behind something that sets
+    /// it, never for clients on the open network). Without it the header is ignored.
+    pub fn trusted_tenant_header(self, name: http::HeaderName) -> Self {
+        self.map(|c| c.tenant_header = Some(name))
+    }
+
+    /// The tenant of requests nothing else assigns one to.
+    pub fn default_tenant(self, tenant: &str) -> Self {
+        self.map(|c| c.default_tenant = Some(Tenant::from(tenant)))
     }
 
     /// Treat every request as this provider's (error shape, header the provider key goes

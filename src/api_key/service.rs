@@ -136,14 +136,30 @@ fn check<B>(config: &Config, req: &mut Request<B>) -> Result<(), Refused> {
         }
     }
 
+    // Tenant resolution, first match wins: what the host application put in the
+    // extensions, the gateway key's tenant, the key-id mapping, a trusted header, the
+    // default.
+    let header_tenant = config.tenant_header.as_ref().and_then(|h| {
+        let v = req.headers_mut().remove(h)?;
+        let v = v.to_str().ok()?.trim();
+        (!v.is_empty()).then(|| Tenant::from(v))
+    });
     let ext = req.extensions();
-    let host_tenant = ext
+    let tenant = ext
         .get::<Tenant>()
         .cloned()
-        .or_else(|| ext.get::<KeyContext>().and_then(|c| c.tenant.clone()));
+        .or_else(|| ext.get::<KeyContext>().and_then(|c| c.tenant.clone()))
+        .or(gateway_tenant)
+        .or_else(|| {
+            key_id
+                .as_ref()
+                .and_then(|k| config.key_tenants.get(k.as_str()).cloned())
+        })
+        .or(header_tenant)
+        .or_else(|| config.default_tenant.clone());
     req.extensions_mut().insert(KeyContext {
         key_id,
-        tenant: host_tenant.or(gateway_tenant),
+        tenant,
         gateway_verified,
     });
     Ok(())

@@ -78,6 +78,21 @@ where
         Some(p) => (p, Provider::detect(req.uri().path(), req.headers()).1),
         None => Provider::detect(req.uri().path(), req.headers()),
     };
+    // Pseudonyms are keyed per tenant: the tenant the api_key layer (or the host
+    // application) resolved for this request, if any.
+    let tenant = req
+        .extensions()
+        .get::<crate::api_key::KeyContext>()
+        .and_then(|c| c.tenant.clone())
+        .or_else(|| req.extensions().get::<crate::api_key::Tenant>().cloned());
+    let config = match tenant {
+        Some(t) => {
+            let mut c = (*config).clone();
+            c.redactor = c.redactor.with_tenant(t.as_str());
+            Arc::new(c)
+        }
+        None => config,
+    };
     let mut session = Session::default();
     let (mut parts, body) = req.into_parts();
     let kind = BodyKind::of(&parts.headers);

@@ -44,7 +44,7 @@ pub struct Config {
 }
 
 /// API keys: how presented keys are identified, and gateway-key mode.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Environment variable holding the pepper for key ids (`kid_...`).
@@ -58,6 +58,26 @@ pub struct AuthConfig {
     /// only; mint with `veilgate keys new`).
     #[serde(default, rename = "gateway_key")]
     pub gateway_keys: Vec<crate::api_key::GatewayKey>,
+    /// Tenant by key id (`kid_...`, as logs show it).
+    #[serde(default)]
+    pub key_tenants: BTreeMap<String, String>,
+    /// A request header naming the tenant, trusted only when set here (for a gateway
+    /// behind something that sets it; never for clients on the open network).
+    #[serde(default)]
+    pub tenant_header: Option<String>,
+    /// The tenant when nothing else names one.
+    #[serde(default = "default_tenant")]
+    pub default_tenant: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+fn default_tenant() -> String {
+    "default".into()
 }
 
 /// One upstream API.
@@ -369,6 +389,15 @@ impl Config {
                     self.redact.response_action
                 ),
             ));
+        }
+        if let Some(h) = &self.auth.tenant_header {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return Err(err(
+                    "tenant_header",
+                    "auth.tenant_header",
+                    format!("{h:?} is not a header name"),
+                ));
+            }
         }
         for k in &self.auth.gateway_keys {
             if let Err(e) = k.check() {

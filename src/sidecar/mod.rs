@@ -87,7 +87,13 @@ impl Runtime {
             (None, Some(v)) => Pepper::from_env(v).map_err(|e| e.to_string())?,
             (None, None) => Pepper::new(Key::random_bytes().to_vec()),
         };
-        let mut auth = ApiKeyLayer::new(pepper);
+        let mut auth = ApiKeyLayer::new(pepper)
+            .key_tenants(a.key_tenants.iter().map(|(k, t)| (k.clone(), t.as_str())))
+            .default_tenant(&a.default_tenant);
+        if let Some(h) = &a.tenant_header {
+            let name = http::HeaderName::from_bytes(h.as_bytes()).map_err(|e| e.to_string())?;
+            auth = auth.trusted_tenant_header(name);
+        }
         if !a.gateway_keys.is_empty() {
             auth = auth.gateway_keys(a.gateway_keys.clone());
         }
