@@ -250,25 +250,6 @@ where
 type BareClient = Client<HttpConnector, Incoming>;
 type BareBody = Either<Incoming, Full<Bytes>>;
 
-/// Hop-by-hop headers (RFC 9110 section 7.6.1), the same list the sidecar strips.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-fn strip(h: &mut http::HeaderMap) {
-    for n in HOP_BY_HOP {
-        h.remove(n);
-    }
-}
-
 async fn bare(
     client: BareClient,
     upstream: SocketAddr,
@@ -285,7 +266,7 @@ async fn bare(
         Ok(u) => u,
         Err(_) => return Ok(status(StatusCode::BAD_REQUEST)),
     };
-    strip(&mut parts.headers);
+    veilgate::redact::strip_hop_by_hop(&mut parts.headers);
     if let Ok(host) = HeaderValue::from_str(&upstream.to_string()) {
         parts.headers.insert(header::HOST, host);
     }
@@ -293,7 +274,7 @@ async fn bare(
     match client.request(Request::from_parts(parts, body)).await {
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
-            strip(&mut parts.headers);
+            veilgate::redact::strip_hop_by_hop(&mut parts.headers);
             Ok(Response::from_parts(parts, Either::Left(body)))
         }
         Err(_) => Ok(status(StatusCode::BAD_GATEWAY)),

@@ -23,13 +23,14 @@ use std::io::Write;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, Version, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{Uri, Version, header};
+use axum::response::Response;
 use axum::routing::any;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use veilgate::redact::RedactLayer;
+use veilgate::provider::{ErrorKind, Provider, error_response};
+use veilgate::redact::{RedactLayer, strip_hop_by_hop};
 
 #[derive(Clone)]
 struct Upstream {
@@ -93,40 +94,12 @@ async fn proxy(State(up): State<Upstream>, req: Request) -> Response {
     }
 }
 
+/// A provider-shaped 502 (the library's error shape; never the error's details).
 fn gateway_error(message: &str) -> Response {
-    let body = serde_json::json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_unreachable"}});
-    let mut resp = (StatusCode::BAD_GATEWAY, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-/// Headers that describe one connection, not the message: never forwarded by a proxy.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Headers named in `Connection` are hop-by-hop too.
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-        .filter(|s| !s.is_empty())
-        .collect();
-    for name in named {
-        headers.remove(name.as_str());
-    }
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
-        headers.remove(name);
-    }
+    error_response::<axum::body::Body>(
+        Provider::OpenAi,
+        ErrorKind::Upstream,
+        message,
+        "veilgate_upstream_unreachable",
+    )
 }

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http::{Request, Response, Uri, Version, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -27,7 +27,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
-use veilgate::redact::{RedactBody, RedactLayer};
+use veilgate::provider::{ErrorKind, Provider, error_response};
+use veilgate::redact::{RedactBody, RedactLayer, strip_hop_by_hop};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body the forwarding service answers with: the upstream's, streamed, or an error.
@@ -104,44 +105,13 @@ async fn forward(
     }
 }
 
+/// A provider-shaped 502 (the library's error shape; never the error's details).
 fn gateway_error(message: &str) -> Response<ProxyBody> {
-    let body = serde_json::json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_unreachable"}});
-    let mut resp = Response::new(
-        Full::new(Bytes::from(body.to_string()))
-            .map_err(|e| match e {})
-            .boxed(),
-    );
-    *resp.status_mut() = StatusCode::BAD_GATEWAY;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-/// Headers that describe one connection, not the message: never forwarded by a proxy.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-        .filter(|s| !s.is_empty())
-        .collect();
-    for name in named {
-        headers.remove(name.as_str());
-    }
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
-        headers.remove(name);
-    }
+    error_response::<Bytes>(
+        Provider::OpenAi,
+        ErrorKind::Upstream,
+        message,
+        "veilgate_upstream_unreachable",
+    )
+    .map(|b| Full::new(b).map_err(|e| match e {}).boxed())
 }

@@ -157,3 +157,34 @@ impl Refusal {
         }
     }
 }
+
+/// Hop-by-hop headers, never forwarded (RFC 9110 section 7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including those named in `Connection`: what a proxy built
+/// around the layer must do in both directions (the sidecar and the examples use it).
+pub fn strip_hop_by_hop(h: &mut http::HeaderMap) {
+    let named: Vec<http::HeaderName> = h
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| http::HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+    h.remove(http::header::TRANSFER_ENCODING);
+}

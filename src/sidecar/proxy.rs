@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -20,7 +20,7 @@ use hyper_util::rt::TokioExecutor;
 use super::config::{Config, UpstreamConfig};
 use super::metrics::Metrics;
 use crate::provider::{ErrorKind, Provider, error_response};
-use crate::redact::RedactBody;
+use crate::redact::{RedactBody, strip_hop_by_hop};
 
 /// The body the proxy sends upstream: the client's, possibly rewritten by the layer.
 pub type UpstreamRequestBody = RedactBody<Incoming>;
@@ -200,36 +200,6 @@ pub struct Picked(pub Result<Arc<Upstream>, String>);
 pub struct Forward {
     pub router: Arc<Router>,
     pub metrics: Arc<Metrics>,
-}
-
-/// Hop-by-hop headers, never forwarded (RFC 9110 section 7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
-];
-
-/// Removes hop-by-hop headers, including those named in `Connection`.
-pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        h.remove(n);
-    }
-    for n in HOP_BY_HOP {
-        h.remove(n);
-    }
-    h.remove(header::TRANSFER_ENCODING);
 }
 
 impl tower::Service<Request<UpstreamRequestBody>> for Forward {
