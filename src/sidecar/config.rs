@@ -553,11 +553,11 @@ impl Config {
         }
         for (name, t) in &self.tenants {
             if let Some(region) = &t.region {
-                if !self
-                    .upstreams
-                    .iter()
-                    .any(|u| u.region.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(region)))
-                {
+                if !self.upstreams.iter().any(|u| {
+                    u.region
+                        .as_deref()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(region))
+                }) {
                     return Err(err(
                         &format!("[tenants.{name}"),
                         &format!("tenants.{name}.region"),
@@ -599,9 +599,14 @@ impl Config {
             let problem = if f.name.is_empty() {
                 Some("a flag needs a name".to_string())
             } else if !names.insert(f.name.as_str())
-                || crate::training::Flag::builtin().iter().any(|b| b.name == f.name)
+                || crate::training::Flag::builtin()
+                    .iter()
+                    .any(|b| b.name == f.name)
             {
-                Some(format!("duplicate flag {:?} (store and data_collection are built in)", f.name))
+                Some(format!(
+                    "duplicate flag {:?} (store and data_collection are built in)",
+                    f.name
+                ))
             } else if bad_pointer {
                 Some(format!("{:?} is not a JSON pointer like /a/b", f.pointer))
             } else if f.endpoints.is_empty() || f.endpoints.iter().any(|e| !e.starts_with('/')) {

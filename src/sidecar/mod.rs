@@ -120,7 +120,8 @@ impl Runtime {
         let training = TrainingLayer::new(policy.clone())
             .refuse_paths(t.refuse_paths.iter().cloned())
             .refuse_file_purposes(t.refuse_file_purposes.iter().cloned())
-            .body_limit(r.body_limit);
+            .body_limit(r.body_limit)
+            .observer(metrics.clone());
         let capture = match &t.capture {
             Some(c) => Some(capture_sink(c, &engine)?),
             None => None,
@@ -159,7 +160,10 @@ impl Runtime {
 
 /// The capture sink for `c`: the one already open with the same options and key (a
 /// reload keeps writing to the same file from one thread), else a new one.
-fn capture_sink(c: &config::CaptureConfig, engine: &Arc<Engine>) -> Result<Arc<CaptureSink>, String> {
+fn capture_sink(
+    c: &config::CaptureConfig,
+    engine: &Arc<Engine>,
+) -> Result<Arc<CaptureSink>, String> {
     use sha2::Digest;
     type Open = Vec<(CaptureOptions, [u8; 32], std::sync::Weak<CaptureSink>)>;
     static OPEN: std::sync::Mutex<Open> = std::sync::Mutex::new(Vec::new());

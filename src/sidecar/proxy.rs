@@ -214,7 +214,11 @@ impl Router {
     /// `x-veilgate-upstream` header names (when allowed), else the longest matching
     /// route's list, else the default; a single upstream (route `upstream` or the
     /// default) is followed by the other upstreams of its provider kind, in file order.
-    pub fn candidates(&self, path: &str, headers: &HeaderMap) -> Result<Vec<Arc<Upstream>>, NoUpstream> {
+    pub fn candidates(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Vec<Arc<Upstream>>, NoUpstream> {
         if self.by_header {
             if let Some(v) = headers.get(UPSTREAM_HEADER) {
                 let name = v.to_str().unwrap_or("");
@@ -272,7 +276,11 @@ impl Router {
         let in_region: Vec<_> = candidates
             .into_iter()
             .filter(|u| {
-                region.is_none_or(|r| u.region.as_deref().is_some_and(|ur| ur.eq_ignore_ascii_case(r)))
+                region.is_none_or(|r| {
+                    u.region
+                        .as_deref()
+                        .is_some_and(|ur| ur.eq_ignore_ascii_case(r))
+                })
             })
             .collect();
         if in_region.is_empty() {

@@ -191,9 +191,8 @@ where
                 .map(|v| v.as_bytes().to_ascii_lowercase())
                 .unwrap_or_default();
             let sse = memchr::memmem::find(&ct, b"event-stream").is_some();
-            let readable = sse
-                || memchr::memmem::find(&ct, b"json").is_some()
-                || ct.starts_with(b"text/");
+            let readable =
+                sse || memchr::memmem::find(&ct, b"json").is_some() || ct.starts_with(b"text/");
             (resp.status().is_success() && plain && readable).then(|| Tap {
                 max: p.sink.options().max_record_bytes,
                 buf: BytesMut::new(),

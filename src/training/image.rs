@@ -186,9 +186,14 @@ pub(crate) mod tests {
         assert!(memchr::memmem::find(&s, b"Exif").is_none());
         assert!(memchr::memmem::find(&s, b"hello").is_none());
         assert!(memchr::memmem::find(&s, b"JFIF").is_some());
-        assert!(s.ends_with(&[0xFF, 0xDA, 0x00, 0x03, 0x01, 0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD9]));
+        assert!(s.ends_with(&[
+            0xFF, 0xDA, 0x00, 0x03, 0x01, 0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD9
+        ]));
         assert_eq!(strip_image_metadata(&s).unwrap(), s, "idempotent");
-        assert!(strip_image_metadata(&j[..20]).is_none(), "truncated: refused");
+        assert!(
+            strip_image_metadata(&j[..20]).is_none(),
+            "truncated: refused"
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Config {
     pub flags: HashMap<Provider, Arc<[Flag]>>,
     /// Largest body read to rewrite flags or find an upload's purpose.
     pub body_limit: usize,
+    /// Told about refusals (status and code only).
+    pub observer: Option<Arc<dyn crate::redact::Observer>>,
 }
 
 impl TrainingLayer {
@@ -43,6 +45,7 @@ impl TrainingLayer {
                 refuse_file_purposes: vec!["fine-tune".into()],
                 flags,
                 body_limit: crate::redact::DEFAULT_BODY_LIMIT,
+                observer: None,
             }),
         }
     }
@@ -80,6 +83,12 @@ impl TrainingLayer {
     /// 16 MiB); larger ones that need it are refused with 413.
     pub fn body_limit(self, bytes: usize) -> Self {
         self.map(|c| c.body_limit = bytes)
+    }
+
+    /// Reports refusals (direction, status and `veilgate_*` code) to `observer`, as the
+    /// redact layer does.
+    pub fn observer(self, observer: Arc<dyn crate::redact::Observer>) -> Self {
+        self.map(|c| c.observer = Some(observer))
     }
 
     /// The configuration.

@@ -174,7 +174,10 @@ impl Decision {
             .get::<KeyContext>()
             .and_then(|c| c.tenant.clone())
             .or_else(|| ext.get::<Tenant>().cloned());
-        let d = Decision::of(req.headers(), policy.get(tenant.as_ref().map(Tenant::as_str)));
+        let d = Decision::of(
+            req.headers(),
+            policy.get(tenant.as_ref().map(Tenant::as_str)),
+        );
         match ext.get::<Decision>() {
             Some(prev) if !prev.allowed => *prev,
             _ => d,

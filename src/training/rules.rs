@@ -35,8 +35,7 @@ pub(crate) const DEFAULT_REFUSED: [&str; 3] = ["/v1/evals", "/v1/feedback", "/v1
 /// not `/v1/evalsx`).
 pub(crate) fn under(path: &str, prefix: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
-    path == prefix
-        || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+    path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
 
 /// What a scan of a (possibly partial) multipart body found.
@@ -100,7 +99,8 @@ pub(crate) fn multipart_field(body: &[u8], boundary: &str, name: &str) -> Field 
             k.trim().eq_ignore_ascii_case("content-disposition")
                 && v.split(';').any(|p| {
                     p.split_once('=').is_some_and(|(pk, pv)| {
-                        pk.trim().eq_ignore_ascii_case("name") && pv.trim().trim_matches('"') == name
+                        pk.trim().eq_ignore_ascii_case("name")
+                            && pv.trim().trim_matches('"') == name
                     })
                 })
         });
@@ -108,7 +108,11 @@ pub(crate) fn multipart_field(body: &[u8], boundary: &str, name: &str) -> Field 
             return Field::Incomplete;
         };
         if is_it {
-            return Field::Found(String::from_utf8_lossy(&body[content..next]).trim().to_string());
+            return Field::Found(
+                String::from_utf8_lossy(&body[content..next])
+                    .trim()
+                    .to_string(),
+            );
         }
         at = next + 2;
     }
@@ -120,7 +124,11 @@ pub(crate) struct NotAnObject;
 
 /// Sets `value` at `pointer` in the JSON document `body`, creating objects on the way;
 /// bytes outside the edited value are kept. The body must be a JSON object.
-pub(crate) fn set_pointer(body: &[u8], pointer: &str, value: &Value) -> Result<Vec<u8>, NotAnObject> {
+pub(crate) fn set_pointer(
+    body: &[u8],
+    pointer: &str,
+    value: &Value,
+) -> Result<Vec<u8>, NotAnObject> {
     let doc: Value = serde_json::from_slice(body).map_err(|_| NotAnObject)?;
     if !doc.is_object() {
         return Err(NotAnObject);
@@ -284,10 +292,17 @@ mod tests {
     #[test]
     fn flags_are_set_keeping_other_bytes() {
         assert_eq!(
-            set(r#"{"model":"m", "store" : true ,"x":1}"#, "/store", false.into()),
+            set(
+                r#"{"model":"m", "store" : true ,"x":1}"#,
+                "/store",
+                false.into()
+            ),
             r#"{"model":"m", "store" : false ,"x":1}"#
         );
-        assert_eq!(set(r#"{"a":1}"#, "/store", false.into()), r#"{"a":1,"store":false}"#);
+        assert_eq!(
+            set(r#"{"a":1}"#, "/store", false.into()),
+            r#"{"a":1,"store":false}"#
+        );
         assert_eq!(set("{ }", "/store", false.into()), r#"{"store":false }"#);
         assert_eq!(
             set("{\n  \"a\": \"}\"\n}\n", "/store", false.into()),
@@ -310,15 +325,26 @@ mod tests {
             r#"{"provider":{"order":["a"],"data_collection":"deny"}}"#
         );
         assert_eq!(
-            set(r#"{"provider":{"order":["a\"}"]}}"#, "/provider/data_collection", "deny".into()),
+            set(
+                r#"{"provider":{"order":["a\"}"]}}"#,
+                "/provider/data_collection",
+                "deny".into()
+            ),
             r#"{"provider":{"order":["a\"}"],"data_collection":"deny"}}"#
         );
         assert_eq!(
-            set(r#"{"provider":"x"}"#, "/provider/data_collection", "deny".into()),
+            set(
+                r#"{"provider":"x"}"#,
+                "/provider/data_collection",
+                "deny".into()
+            ),
             r#"{"provider":{"data_collection":"deny"}}"#
         );
         for bad in ["[1]", "\"s\"", "{", "nope", ""] {
-            assert!(set_pointer(bad.as_bytes(), "/store", &false.into()).is_err(), "{bad}");
+            assert!(
+                set_pointer(bad.as_bytes(), "/store", &false.into()).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -338,7 +364,10 @@ mod tests {
     fn api_paths_and_prefixes() {
         assert_eq!(api_path("/openai/v1/files?x=1"), "/v1/files");
         assert_eq!(api_path("/openai/fine_tuning/jobs"), "/v1/fine_tuning/jobs");
-        assert_eq!(api_path("/openai/deployments/d/chat/completions"), "/v1/chat/completions");
+        assert_eq!(
+            api_path("/openai/deployments/d/chat/completions"),
+            "/v1/chat/completions"
+        );
         assert_eq!(api_path("/v1/fine_tuning/jobs/"), "/v1/fine_tuning/jobs");
         assert_eq!(api_path("/other"), "/other");
         assert!(under("/v1/evals/e1/runs", "/v1/evals"));
@@ -362,8 +391,14 @@ mod tests {
             );
         }
         let none = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--XyZ--\r\n";
-        assert_eq!(multipart_field(none.as_bytes(), &b, "purpose"), Field::Absent);
-        assert_eq!(boundary("multipart/form-data; boundary=\"a b\"").as_deref(), Some("a b"));
+        assert_eq!(
+            multipart_field(none.as_bytes(), &b, "purpose"),
+            Field::Absent
+        );
+        assert_eq!(
+            boundary("multipart/form-data; boundary=\"a b\"").as_deref(),
+            Some("a b")
+        );
         assert_eq!(boundary("application/json"), None);
     }
 }

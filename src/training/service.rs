@@ -15,7 +15,7 @@ use super::layer::Config;
 use super::rules::{self, Field};
 use super::{Decision, Flag, UpstreamFlags};
 use crate::policy::Class;
-use crate::provider::{ErrorKind, Provider, error_response};
+use crate::provider::{Direction, ErrorKind, Provider, error_response};
 use crate::redact::encoding;
 use crate::telemetry::{Exchange, event, stamp_for};
 
@@ -131,6 +131,9 @@ where
             if let Some(x) = &exchange {
                 x.set_refusal(r.code);
             }
+            if let Some(o) = &config.observer {
+                o.refused(Direction::Request, r.kind.status().as_u16(), r.code);
+            }
             let stamp = stamp_for(exchange.as_ref(), Class::Security);
             let message = if r.code == OPTED_OUT {
                 "training endpoint refused: the request is opted out of training"
@@ -209,6 +212,15 @@ where
         // Bodyless calls (`responses/{id}/cancel`): nothing to flag.
         return Ok(Request::from_parts(parts, TrainingBody::full(bytes)));
     }
+    // Fail closed: a body whose flags cannot be set is not forwarded. Invalid JSON gets
+    // the redact layer's code, as it would have without this layer.
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&decoded).is_err() {
+        return Err(bad(
+            ErrorKind::InvalidRequest,
+            "the request body is not valid JSON",
+            "veilgate_invalid_json",
+        ));
+    }
     let unparseable = || {
         bad(
             ErrorKind::InvalidRequest,
@@ -237,7 +249,10 @@ where
     parts
         .headers
         .insert(CONTENT_LENGTH, HeaderValue::from(out.len()));
-    Ok(Request::from_parts(parts, TrainingBody::full(Bytes::from(out))))
+    Ok(Request::from_parts(
+        parts,
+        TrainingBody::full(Bytes::from(out)),
+    ))
 }
 
 /// `POST /v1/files`: reads the multipart body up to its `purpose` field (bounded); the

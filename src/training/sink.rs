@@ -390,7 +390,8 @@ mod tests {
     use crate::engine::Engine;
 
     fn redactor() -> Redactor {
-        Redactor::new(Arc::new(Engine::builtin().unwrap())).with_action(crate::engine::Action::Redact)
+        Redactor::new(Arc::new(Engine::builtin().unwrap()))
+            .with_action(crate::engine::Action::Redact)
     }
 
     fn job(request: &str, response: &str, sse: bool) -> Job {
@@ -465,7 +466,11 @@ mod tests {
         o.max_bytes = 600;
         let sink = CaptureSink::open(o, TenantHasher::new(b"k".to_vec()), redactor()).unwrap();
         for _ in 0..10 {
-            assert!(sink.submit(job(r#"{"a":"some text here"}"#, r#"{"b":"answer text"}"#, false)));
+            assert!(sink.submit(job(
+                r#"{"a":"some text here"}"#,
+                r#"{"b":"answer text"}"#,
+                false
+            )));
         }
         sink.flush();
         assert_eq!(sink.written(), 10);
