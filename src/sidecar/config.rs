@@ -481,7 +481,7 @@ impl Config {
         }
         let known = |n: &str| self.upstreams.iter().any(|u| u.name == n);
         for r in &self.routes {
-            if r.upstream.is_some() == !r.upstreams.is_empty() {
+            if r.upstream.is_some() != r.upstreams.is_empty() {
                 return Err(err(
                     &r.path_prefix,
                     "route.upstream",

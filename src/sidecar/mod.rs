@@ -59,8 +59,11 @@ pub struct Runtime {
     pub router: Arc<Router>,
     /// The training capture sink, when `[training.capture]` is configured.
     pub capture: Option<Arc<CaptureSink>>,
-    service: Retention<ApiKey<Select<Training<Redact<Capture<Forward>>>>>>,
+    service: Stack,
 }
+
+/// The sidecar's service stack, outermost first.
+type Stack = Retention<ApiKey<Select<Training<Redact<Capture<Forward>>>>>>;
 
 impl Runtime {
     /// Compiles a configuration (filters, key, upstream clients).

@@ -291,7 +291,7 @@ where
     loop {
         match rules::multipart_field(&buf, &boundary, "purpose") {
             Field::Found(p) => {
-                if config.refuse_file_purposes.iter().any(|x| *x == p) {
+                if config.refuse_file_purposes.contains(&p) {
                     return Err(opted_out(
                         "uploads for fine-tuning are not available: this request is opted out of model training",
                         "file_upload",
