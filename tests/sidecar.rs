@@ -262,12 +262,12 @@ async fn upstream_failures_are_provider_shaped() {
     );
     let (_, metrics) = get(format!("http://{}/metrics", h.admin_addr)).await;
     assert!(
-        metrics.contains("veilgate_upstream_errors_total{upstream=\"openai\",kind=\"connect\"} 1"),
+        metrics.contains("veilgate_upstream_errors_total{retention_class=\"usage\",retention_days=\"365\",upstream=\"openai\",kind=\"connect\"} 1"),
         "{metrics}"
     );
     assert!(
         metrics
-            .contains("veilgate_upstream_errors_total{upstream=\"anthropic\",kind=\"timeout\"} 1"),
+            .contains("veilgate_upstream_errors_total{retention_class=\"usage\",retention_days=\"365\",upstream=\"anthropic\",kind=\"timeout\"} 1"),
         "{metrics}"
     );
     keep.abort();
@@ -295,10 +295,16 @@ async fn admin_endpoints_and_metrics_carry_no_values() {
     assert_eq!(get(format!("http://{}/readyz", h.admin_addr)).await.0, 200);
     let (s, m) = get(format!("http://{}/metrics", h.admin_addr)).await;
     assert_eq!(s, 200);
-    assert!(m.contains("veilgate_detections_total{direction=\"request\",entity=\"EMAIL\",action=\"pseudonymize\"} 1"), "{m}");
-    assert!(m.contains("veilgate_refusals_total{direction=\"request\",status=\"400\",code=\"veilgate_invalid_json\"} 1"), "{m}");
+    for line in m.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            line.contains("retention_class=\"") && line.contains("retention_days=\""),
+            "a series without its retention: {line}"
+        );
+    }
+    assert!(m.contains("veilgate_detections_total{retention_class=\"security\",retention_days=\"365\",direction=\"request\",entity=\"EMAIL\",action=\"pseudonymize\"} 1"), "{m}");
+    assert!(m.contains("veilgate_refusals_total{retention_class=\"security\",retention_days=\"365\",direction=\"request\",status=\"400\",code=\"veilgate_invalid_json\"} 1"), "{m}");
     assert!(
-        m.contains("veilgate_requests_total{upstream=\"openai\",status=\"200\"} 1"),
+        m.contains("veilgate_requests_total{retention_class=\"usage\",retention_days=\"365\",upstream=\"openai\",status=\"200\"} 1"),
         "{m}"
     );
     for leaked in ["Kowalski", "posteo", "DE89", "RAWKEY", "sk-proj"] {
@@ -350,7 +356,7 @@ async fn reload_applies_valid_configs_and_refuses_invalid_ones() {
     );
     let (_, m) = get(format!("http://{}/metrics", h.admin_addr)).await;
     assert!(
-        m.contains("veilgate_config_reloads_total{outcome=\"rejected\"}"),
+        m.contains("veilgate_config_reloads_total{retention_class=\"security\",retention_days=\"365\",outcome=\"rejected\"}"),
         "{m}"
     );
 
@@ -470,6 +476,32 @@ tenant = "acme"
     let bearer = format!("Bearer {client_key}");
     let (s, _, body) = post(url, &chat("hi"), &[("authorization", bearer.as_str())]).await;
     assert_eq!(s, 200, "{body}");
+    // An Azure-style upstream takes the key in `api-key`.
+    let azure = echo().await;
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[[upstream]]\nname = \"azure\"\nbase_url = \"{}/openai\"\napi_key_file = {:?}\napi_key_header = \"api-key\"\n",
+        azure.url(),
+        key_file.display().to_string()
+    );
+    let (az, _) = sidecar("azure", &config).await;
+    let (s, _, body) = post(
+        format!(
+            "http://{}/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+            az.addr
+        ),
+        &chat("hi"),
+        &[("api-key", "client-side-key")],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let seen = &azure.requests()[0];
+    assert_eq!(seen.headers["api-key"], "sk-upstream-real-key-123");
+    assert!(!seen.headers.contains_key("authorization"));
+    assert_eq!(
+        seen.path,
+        "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+    );
+    az.shutdown().await;
     let seen = &mock.requests()[0];
     assert_eq!(
         seen.headers["authorization"],

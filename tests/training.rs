@@ -382,18 +382,25 @@ async fn training_endpoints_are_refused_for_opted_out_requests() {
     let text = log_text();
     let refusals: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("veilgate_training_opted_out"))
+        .filter(|l| l.contains("veilgate::security: training refusal"))
         .collect();
     assert!(refusals.len() >= 9, "{text}");
     for l in &refusals {
         assert!(
-            l.contains("veilgate::security")
+            l.contains("code=\"veilgate_training_opted_out\"")
                 && l.contains("retention.class=\"security\"")
                 && l.contains("training.allowed=false"),
             "{l}"
         );
         assert!(!l.contains("file-abc"), "{l}");
     }
+    // The access records say so too.
+    assert!(
+        text.lines().any(|l| l.contains("veilgate::access")
+            && l.contains("code=\"veilgate_training_opted_out\"")
+            && l.contains("training.allowed=false")),
+        "{text}"
+    );
     h.shutdown().await;
 }
 

@@ -71,8 +71,10 @@ where
             Some(Err(_)) => Some("error"),
             None => Some("complete"),
         };
-        if let (Some(outcome), Some(p)) = (outcome, this.pending.take()) {
-            p.write(outcome, this.tap.as_ref().map(|t| &t.usage));
+        if let Some(outcome) = outcome {
+            if let Some(p) = this.pending.take() {
+                p.write(outcome, this.tap.as_ref().map(|t| &t.usage));
+            }
         }
         Poll::Ready(frame)
     }

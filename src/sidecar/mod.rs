@@ -76,7 +76,7 @@ impl Runtime {
             b = b.path(p).map_err(|e| e.to_string())?;
         }
         let engine = Arc::new(b.build().map_err(|e| e.to_string())?);
-        let mut redactor = Redactor::new(engine.clone()).with_key(key(r)?);
+        let mut redactor = Redactor::new(engine.clone()).with_key(key(r, &config.retention)?);
         if let Some(a) = r.action {
             redactor = redactor.with_action(a);
         }
@@ -218,7 +218,7 @@ fn capture_sink(
 
 /// The pseudonym key: `key_file`, else the `key_env` variable, else a random one (tokens
 /// then change on restart, which only matters for stateful APIs).
-fn key(r: &config::RedactConfig) -> Result<Key, String> {
+fn key(r: &config::RedactConfig, schedule: &crate::policy::Schedule) -> Result<Key, String> {
     if let Some(p) = &r.key_file {
         let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
         return Ok(Key::new(bytes.trim_ascii()));
@@ -229,7 +229,7 @@ fn key(r: &config::RedactConfig) -> Result<Key, String> {
             event!(
                 WARN,
                 "veilgate::ops",
-                &Stamp::now(Class::Security, &Default::default()),
+                &Stamp::now(Class::Security, schedule),
                 "no pseudonym key configured: using a random one",
                 key_env = %r.key_env,
             );

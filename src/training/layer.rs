@@ -50,6 +50,11 @@ impl TrainingLayer {
         }
     }
 
+    /// The tenants' policy (training consent per tenant).
+    pub fn policy(self, policy: Arc<Policy>) -> Self {
+        self.map(|c| c.policy = policy)
+    }
+
     fn map(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(Arc::make_mut(&mut self.config));
         self
@@ -94,6 +99,13 @@ impl TrainingLayer {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+}
+
+impl Default for TrainingLayer {
+    /// The default rules under the default policy (every tenant opted out).
+    fn default() -> Self {
+        TrainingLayer::new(Arc::new(Policy::default()))
     }
 }
 
