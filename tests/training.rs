@@ -838,6 +838,12 @@ async fn capture_writes_redacted_opted_in_exchanges_only() {
         answer.contains("<EMAIL_"),
         "the answer as the upstream sent it, never restored: {answer}"
     );
+    let m = client()
+        .get(format!("http://{}/metrics", h.admin_addr).parse().unwrap())
+        .await
+        .unwrap();
+    let m = String::from_utf8(m.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(m.contains("veilgate_capture_records_total{retention_class=\"usage\",retention_days=\"365\",outcome=\"written\"} 2"), "{m}");
     let events = lines[1]["response"]["events"].as_array().unwrap();
     assert!(events.len() >= 3, "{events:?}");
     assert!(lines[1]["response"].to_string().contains("<EMAIL_"));

@@ -129,6 +129,7 @@ impl Runtime {
             Some(c) => Some(capture_sink(c, &engine)?),
             None => None,
         };
+        metrics.set_capture(capture.clone());
         let capture_layer = match &capture {
             Some(sink) => CaptureLayer::new(sink.clone(), policy.clone()),
             None => CaptureLayer::off(policy.clone()),
