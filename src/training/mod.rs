@@ -5,7 +5,7 @@
 //!
 //! # Consent
 //!
-//! A tenant's consent comes from the [`Policy`](crate::policy::Policy)
+//! A tenant's consent comes from the [`Policy`]
 //! (`training = "opt-in" | "opt-out"`, opt-out unless said). A request with `DNT: 1` or
 //! `Sec-GPC: 1` is opted out whatever its tenant says; no header can opt a request in.
 //! The [`Decision`] goes into the request extensions and onto the exchange record
