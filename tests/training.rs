@@ -339,6 +339,12 @@ async fn training_endpoints_are_refused_for_opted_out_requests() {
         mock.requests().is_empty(),
         "nothing refused reached the upstream"
     );
+    let text = log_text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("training refusal") && l.contains("training.reason=\"dnt\"")),
+        "{text}"
+    );
 
     // Uploads: purpose fine-tune refused, others forwarded byte for byte.
     let (ct, body) = multipart("fine-tune");
@@ -394,6 +400,23 @@ async fn training_endpoints_are_refused_for_opted_out_requests() {
         );
         assert!(!l.contains("file-abc"), "{l}");
     }
+    // Records of other layers inside the exchange carry the decision too (span field).
+    let a = send(
+        "POST",
+        url("/v1/embeddings"),
+        "application/json",
+        "{broken",
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    let text = log_text();
+    assert!(
+        text.lines().any(|l| l.contains("body refused")
+            && l.contains("veilgate_invalid_json")
+            && l.contains("training.allowed=false")),
+        "{text}"
+    );
     // The access records say so too.
     assert!(
         text.lines().any(|l| l.contains("veilgate::access")
@@ -883,6 +906,13 @@ async fn capture_files_rotate_by_size() {
         );
     }
     assert_eq!(captured(&d).len(), 12);
+    // A reload keeps the same sink (one writer per file).
+    let before = h.state.current().capture.clone().unwrap();
+    h.state.reload().unwrap();
+    assert!(Arc::ptr_eq(
+        &before,
+        h.state.current().capture.as_ref().unwrap()
+    ));
     h.shutdown().await;
 }
 

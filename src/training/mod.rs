@@ -193,11 +193,14 @@ impl Decision {
         })
     }
 
-    /// Records the decision on the request: in its extensions and on its exchange.
+    /// Records the decision on the request: in its extensions, on its exchange (the
+    /// access record) and on the current span (the retention layer's request span), so
+    /// every record emitted inside the exchange carries `training.allowed`.
     pub fn apply<B>(self, req: &mut http::Request<B>) {
         if let Some(x) = req.extensions().get::<crate::telemetry::Exchange>() {
             x.set_training_allowed(self.allowed);
         }
+        tracing::Span::current().record("training.allowed", self.allowed);
         req.extensions_mut().insert(self);
     }
 
