@@ -1072,3 +1072,101 @@ mod property {
         rt.block_on(h.shutdown());
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The same rules as Tower layers, without the sidecar: PrivacyLayer outside, the capture
+// inside, next to the handler.
+
+#[tokio::test]
+async fn tower_stack_with_privacy_layer_and_capture() {
+    use std::convert::Infallible;
+    use tower::{Layer, Service, ServiceExt};
+    use veilgate::api_key::Tenant;
+    use veilgate::engine::{Engine, Redactor};
+    use veilgate::policy::{Policy, Schedule, TenantConfig};
+    use veilgate::redact::PrivacyLayer;
+    use veilgate::training::{CaptureLayer, CaptureOptions, CaptureSink, TenantHasher};
+
+    let d = dir("tower");
+    let policy = Arc::new(Policy::new(Schedule::default()).tenant(
+        "in",
+        toml::from_str::<TenantConfig>("training = \"opt-in\"").unwrap(),
+    ));
+    let sink = Arc::new(
+        CaptureSink::open(
+            CaptureOptions::new(d.join("capture.jsonl")),
+            TenantHasher::new(b"k".to_vec()),
+            Redactor::new(Arc::new(Engine::builtin().unwrap())),
+        )
+        .unwrap(),
+    );
+    let seen = Arc::new(Mutex::new(Vec::<Bytes>::new()));
+    let seen2 = seen.clone();
+    let handler = tower::service_fn(move |req: Request<_>| {
+        let seen = seen2.clone();
+        async move {
+            let body: Bytes = BodyExt::collect(req.into_body())
+                .await
+                .map_err(|_| ())
+                .unwrap()
+                .to_bytes();
+            seen.lock().unwrap().push(body.clone());
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            let text = v["messages"][0]["content"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let answer = json!({"choices":[{"message":{"role":"assistant","content":text}}]});
+            Ok::<_, Infallible>(
+                http::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(answer.to_string())))
+                    .unwrap(),
+            )
+        }
+    });
+    let capture = CaptureLayer::new(sink.clone(), policy.clone()).layer(handler);
+    let mut svc = PrivacyLayer::new().policy(policy).layer(capture);
+    for (tenant, dnt) in [("in", false), ("out", false), ("in", true)] {
+        let mut b =
+            Request::post("/v1/chat/completions").header("content-type", "application/json");
+        if dnt {
+            b = b.header("dnt", "1");
+        }
+        let mut req = b
+            .body(Full::new(Bytes::from(chat(SEEDED).to_string())))
+            .unwrap();
+        req.extensions_mut().insert(Tenant::from(tenant));
+        let resp = svc.ready().await.unwrap().call(req).await.unwrap();
+        let expect = if tenant == "in" && !dnt {
+            "opted-in"
+        } else {
+            "opted-out"
+        };
+        assert_eq!(resp.headers()["x-veilgate-training"], expect);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            String::from_utf8_lossy(&body).contains("Kowalski"),
+            "restored for the client"
+        );
+    }
+    sink.flush();
+    let seen = seen.lock().unwrap();
+    assert!(
+        serde_json::from_slice::<Value>(&seen[0])
+            .unwrap()
+            .get("store")
+            .is_none()
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&seen[1]).unwrap()["store"],
+        false
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&seen[2]).unwrap()["store"],
+        false
+    );
+    let lines = captured(&d);
+    assert_eq!(lines.len(), 1, "{}", raw_capture(&d));
+    assert!(!raw_capture(&d).contains("Kowalski"));
+}

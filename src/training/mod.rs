@@ -20,7 +20,10 @@
 //!   (`/v1/files`, multipart) and `/v1/uploads` (JSON) whose `purpose` is `fine-tune`
 //!   (configurable: [`TrainingLayer::refuse_file_purposes`]), and a configurable list of
 //!   other paths, by default evals, feedback and dataset uploads
-//!   ([`TrainingLayer::refuse_paths`]). Reads and deletions pass.
+//!   ([`TrainingLayer::refuse_paths`]). Reads and deletions pass. A multipart upload is
+//!   read only up to its `purpose` field, then forwarded byte for byte; one whose
+//!   `purpose` comes after more than [`TrainingLayer::body_limit`] bytes (SDKs that send
+//!   the file first) is refused with 413 rather than forwarded unchecked.
 //! - **Provider flags are rewritten** in JSON request bodies ([`Flag`]): OpenAI's
 //!   `"store": false` on chat completions and the Responses API (inserted when absent:
 //!   the Responses API stores by default), and OpenRouter-style

@@ -457,6 +457,34 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let dir = std::env::temp_dir().join(format!("veilgate-sink-q-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut o = CaptureOptions::new(dir.join("capture.jsonl"));
+        o.queue = 1;
+        let sink = CaptureSink::open(o, TenantHasher::new(b"k".to_vec()), redactor()).unwrap();
+        let text = "mail anna.kowalski@posteo.de ".repeat(200);
+        let body = json!({ "messages": [{ "role": "user", "content": text }] }).to_string();
+        let start = std::time::Instant::now();
+        let accepted = (0..200)
+            .filter(|_| sink.submit(job(&body, &body, false)))
+            .count() as u64;
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "never blocks"
+        );
+        sink.flush();
+        assert!(
+            sink.dropped_total() > 0,
+            "a queue of one cannot take a burst"
+        );
+        assert_eq!(sink.written(), accepted);
+        assert_eq!(sink.written() + sink.dropped_total(), 200);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn the_file_rotates_by_size() {
         let dir = std::env::temp_dir().join(format!("veilgate-sink-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
