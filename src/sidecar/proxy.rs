@@ -707,4 +707,67 @@ mod tests {
             "http://127.0.0.1:2/prefix/v1/messages?x=1"
         );
     }
+
+    #[test]
+    fn selection_filters_by_region_and_training_without_silent_fallback() {
+        let c = Config::parse(
+            "t",
+            r#"
+            [[upstream]]
+            name = "us"
+            base_url = "http://127.0.0.1:1"
+            region = "us"
+            trains_on_data = true
+            [[upstream]]
+            name = "claude"
+            provider = "anthropic"
+            base_url = "http://127.0.0.1:2"
+            region = "eu"
+            [[upstream]]
+            name = "eu"
+            base_url = "http://127.0.0.1:3"
+            region = "eu"
+            [[route]]
+            path_prefix = "/v1/embeddings"
+            upstreams = ["us"]
+            "#,
+        )
+        .unwrap();
+        let r = Router::new(&c).unwrap();
+        let h = HeaderMap::new();
+        let names = |p: &str| -> Vec<String> {
+            r.candidates(p, &h)
+                .unwrap()
+                .iter()
+                .map(|u| u.name.to_string())
+                .collect()
+        };
+        // A single upstream falls back over its provider kind only; a list does not.
+        assert_eq!(names("/v1/chat/completions"), ["us", "eu"]);
+        assert_eq!(names("/v1/embeddings"), ["us"]);
+        let pick = |p: &str, allowed: bool, region: Option<&str>| {
+            r.select(p, &h, allowed, region)
+                .map(|u| u.name.to_string())
+                .map_err(|e| e.code)
+        };
+        assert_eq!(pick("/v1/chat/completions", true, None).unwrap(), "us");
+        assert_eq!(pick("/v1/chat/completions", false, None).unwrap(), "eu");
+        assert_eq!(
+            pick("/v1/chat/completions", true, Some("EU")).unwrap(),
+            "eu"
+        );
+        assert_eq!(
+            pick("/v1/chat/completions", true, Some("ap")).unwrap_err(),
+            "veilgate_no_upstream_in_region"
+        );
+        assert_eq!(
+            pick("/v1/embeddings", false, None).unwrap_err(),
+            "veilgate_no_upstream_without_training"
+        );
+        assert_eq!(
+            pick("/v1/embeddings", true, Some("eu")).unwrap_err(),
+            "veilgate_no_upstream_in_region"
+        );
+        assert_eq!(pick("/v1/embeddings", true, Some("us")).unwrap(), "us");
+    }
 }

@@ -214,7 +214,7 @@ impl Writer {
             match msg {
                 Msg::Job(job) => {
                     let ok = match record(&job, &self.hasher, &self.redactor) {
-                        Some(line) => self.write(&job.stamp, line),
+                        Some(line) => self.write(line),
                         None => false,
                     };
                     let c = if ok {
@@ -233,7 +233,7 @@ impl Writer {
         let _ = self.file.flush();
     }
 
-    fn write(&mut self, stamp: &Stamp, mut line: String) -> bool {
+    fn write(&mut self, mut line: String) -> bool {
         line.push('\n');
         if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
             if let Err(e) = self.rotate() {
@@ -258,7 +258,6 @@ impl Writer {
                     &Stamp::now(Class::Security, &Default::default()),
                     "training capture: write failed, record dropped",
                     error = %e,
-                    retention.of_record = stamp.class.as_str(),
                 );
                 false
             }
