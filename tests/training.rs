@@ -545,7 +545,21 @@ async fn tenants_with_a_region_stay_in_it() {
         + &upstream("us", &us.url(), "region = \"us\"")
         + &upstream("azure-eu", &eu.url(), "region = \"EU\"")
         + "[[route]]\npath_prefix = \"/v1/embeddings\"\nupstreams = [\"us\"]\n";
+    let claude = MockUpstream::replying(Reply::json(200, "{}")).await;
+    let cfg =
+        cfg + &upstream(
+            "claude-us",
+            &claude.url(),
+            "provider = \"anthropic\"\nregion = \"us\"",
+        ) + "[[route]]\npath_prefix = \"/v1/messages\"\nupstream = \"claude-us\"\n";
     let (h, _) = sidecar("region", &cfg).await;
+    // Refusals speak the provider's error shape.
+    let msg = json!({"model":"claude","max_tokens":5,"messages":[{"role":"user","content":"hi"}]});
+    let a = post_json(&h, "/v1/messages", &msg, &[("x-tenant", "bank")]).await;
+    assert_eq!(a.status, 503, "{}", a.body);
+    assert_eq!(a.json()["type"], "error");
+    assert_eq!(a.json()["error"]["code"], "veilgate_no_upstream_in_region");
+    assert!(claude.requests().is_empty());
     let a = post_json(
         &h,
         "/v1/chat/completions",
