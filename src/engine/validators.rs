@@ -931,12 +931,13 @@ fn check_phone_labelled(value: &str) -> bool {
         return false;
     };
     let all: Vec<u8> = shape.groups.concat();
+    // Decimals and amounts: "1.250,00", "3.5".
+    let amount = shape.groups.len() == 2 && v.contains(['.', ',']) && !v.contains(' ');
     (6..=15).contains(&all.len())
         && !all_same(&all)
         && !is_sequential(&all)
+        && !amount
         && !looks_like_date_or_version(v, &shape.groups)
-        // Decimals and amounts: "1.250,00", "3.5".
-        && !(shape.groups.len() == 2 && v.contains(['.', ',']) && !v.contains(' '))
 }
 
 /// The number starts with a calling code of the table (not just any 1-3 digits).
