@@ -397,8 +397,11 @@ impl Engine {
                 if t >= hi {
                     last = t;
                     hi = (last + g.back + 1).min(len);
+                    // Jump to the last trigger before `hi` rather than to the next one:
+                    // the cluster ends at the same trigger, in one step per `back`
+                    // bytes instead of one per trigger byte (digit runs).
                     while hi < len {
-                        match next_trigger(&text.as_bytes()[..hi], last + 1) {
+                        match last_trigger(&text.as_bytes()[..hi], last + 1) {
                             Some(t2) => {
                                 last = t2;
                                 hi = (t2 + g.back + 1).min(len);
@@ -640,6 +643,23 @@ fn next_trigger(b: &[u8], from: usize) -> Option<usize> {
                 .map(|i| from + off + i);
         }
         off += chunk.len();
+    }
+    None
+}
+
+/// The last trigger byte at or after `from` (searched from the end, 32-byte chunks
+/// branch-free as in [`next_trigger`]).
+fn last_trigger(b: &[u8], from: usize) -> Option<usize> {
+    let rest = b.get(from..)?;
+    let mut end = rest.len();
+    for chunk in rest.rchunks(32) {
+        end -= chunk.len();
+        if chunk.iter().fold(false, |a, &c| a | is_trigger(c)) {
+            return chunk
+                .iter()
+                .rposition(|&c| is_trigger(c))
+                .map(|i| from + end + i);
+        }
     }
     None
 }
