@@ -24,6 +24,7 @@ mod action;
 mod allow;
 mod fields;
 pub mod filter;
+mod gate;
 pub mod json;
 pub mod person;
 pub mod restore;
@@ -412,6 +413,30 @@ impl Engine {
                     hi = ceil_char(text, hi);
                 }
                 floor_char(text, t.saturating_sub(g.back)).max(pos)
+            } else if let Some(gate) = &g.gate {
+                // As above, around gate positions. Inside a cluster the search goes on
+                // from `pos`: every match that starts there and holds a gate position
+                // of the cluster ends before `hi`.
+                if pos >= hi {
+                    let Some(t) = gate.first(text.as_bytes(), pos, len) else {
+                        break;
+                    };
+                    last = t;
+                    hi = (last + g.back + 1).min(len);
+                    while hi < len {
+                        match gate.last(text.as_bytes(), last + 1, hi) {
+                            Some(t2) => {
+                                last = t2;
+                                hi = (t2 + g.back + 1).min(len);
+                            }
+                            None => break,
+                        }
+                    }
+                    hi = ceil_char(text, hi);
+                    floor_char(text, t.saturating_sub(g.back)).max(pos)
+                } else {
+                    pos
+                }
             } else {
                 (last, hi) = (len, len);
                 pos
@@ -421,6 +446,8 @@ impl Engine {
                     break;
                 }
                 pos = last + 1;
+                // The cluster holds no more matches: find the next one.
+                hi = pos;
                 continue;
             };
             let start = m.start();
@@ -673,6 +700,8 @@ struct Group {
     starts: Vec<Vec<PatternID>>,
     /// Every match contains a trigger byte.
     triggered: bool,
+    /// For the other group: the positions every match touches, when proved.
+    gate: Option<gate::Gate>,
     /// Longest match of the group's patterns.
     back: usize,
     /// Per pattern with a `value` group: a regex of that pattern alone, for captures
@@ -727,8 +756,19 @@ impl Group {
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // The group searched in a full pass is gated when every pattern has a proof.
+        let gate = if triggered {
+            None
+        } else {
+            patterns
+                .iter()
+                .map(|p| gate::proof(p))
+                .collect::<Option<Vec<_>>>()
+                .map(|proofs| gate::Gate::new(&proofs))
+        };
         Ok(Group {
             captures,
+            gate,
             regex,
             pattern_filter: members.to_vec(),
             starts,
