@@ -568,128 +568,159 @@ impl Gate {
 
     /// The first gate position in `from..to` of `b`.
     pub(crate) fn first(&self, b: &[u8], from: usize, to: usize) -> Option<usize> {
-        let r = first_rare(b, from, to);
-        self.soft(b, from, r.unwrap_or(to), false).or(r)
+        self.scan(b, from, to, false)
     }
 
     /// The last gate position in `from..to` of `b`.
     pub(crate) fn last(&self, b: &[u8], from: usize, to: usize) -> Option<usize> {
         let r = last_rare(b, from, to);
-        self.soft(b, r.map_or(from, |r| r + 1), to, true).or(r)
+        self.scan(b, r.map_or(from, |r| r + 1), to, true).or(r)
     }
 
-    /// The first (or last) position in `from..to` where an anchor starts or that lies in
-    /// a long token.
-    fn soft(&self, b: &[u8], from: usize, to: usize, last: bool) -> Option<usize> {
-        if from >= to {
-            return None;
-        }
-        let mut found = None;
-        let take = |p: usize, found: &mut Option<usize>| {
-            *found = Some(match *found {
-                Some(f) if last => f.max(p),
-                Some(f) => f.min(p),
-                None => p,
-            });
+    /// The first (or last) gate position in `from..to`, in one pass over 64-byte blocks
+    /// with bit masks of the letters and of the bytes above 0x20.
+    fn scan(&self, b: &[u8], from: usize, to: usize, last: bool) -> Option<usize> {
+        let k = self.run;
+        let better = |p: usize, h: Option<usize>| match h {
+            Some(h) if last => Some(h.max(p)),
+            Some(h) => Some(h.min(p)),
+            None => Some(p),
         };
-        if self.run > 0 {
-            if let Some(p) = self.run_pos(b, from, to, last) {
-                take(p, &mut found);
+        let mut found: Option<usize> = None;
+        // The start of the run of bytes above 0x20 still open at `base`.
+        let mut open: Option<usize> = None;
+        if k > 0 && from < to && b[from] > b' ' {
+            let mut s = from;
+            while s > 0 && b[s - 1] > b' ' && from - s < k {
+                s -= 1;
             }
+            open = Some(s);
         }
-        // Dots, then word starts; the first position wins (or the last).
-        if !self.dots.is_empty() {
-            let hay = &b[from..to];
-            let mut hits = memchr::memchr_iter(b'.', hay).map(|i| from + i);
-            let check = |p: &usize| self.dots.iter().any(|a| anchor_at(b, *p, a));
-            if last {
-                if let Some(p) = hits.rev().find(check) {
-                    take(p, &mut found);
-                }
-            } else if let Some(p) = hits.find(check) {
-                take(p, &mut found);
-            }
-        }
-        if !self.words.is_empty() {
-            // Stop early: positions past `found` cannot be first.
-            let end = if last { to } else { found.unwrap_or(to) };
-            if let Some(p) = self.word_pos(b, from, end, last) {
-                take(p, &mut found);
-            }
-        }
-        found
-    }
-
-    /// The first (last) word start in `from..to` where a word anchor starts.
-    fn word_pos(&self, b: &[u8], from: usize, to: usize, last: bool) -> Option<usize> {
-        let mut found = None;
         let mut base = from;
         while base < to {
             let n = (to - base).min(64);
-            let letters = letter_mask(&b[base..base + n]);
-            let prev = u64::from(base > 0 && b[base - 1].is_ascii_alphabetic());
-            let mut starts = letters & !((letters << 1) | prev);
-            while starts != 0 {
-                let p = base + starts.trailing_zeros() as usize;
-                starts &= starts - 1;
-                if p + 1 >= b.len() {
-                    continue;
-                }
-                let (c0, c1) = (b[p] | 0x20, b[p + 1] | 0x20);
-                if self.pairs[usize::from(c0 & 31)] & (1 << (c1 & 31)) == 0 {
-                    continue;
-                }
-                let (lo, hi) = self.by_pair[pair_key(&[c0, c1])];
-                let words = &self.words[usize::from(lo)..usize::from(hi)];
-                if words.iter().any(|a| anchor_at(b, p, a)) {
+            let valid = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+            let (letters, above) = masks(&b[base..base + n]);
+            let mut hit: Option<usize> = None;
+            // Rare bytes and dot anchors, among the non-letters above 0x20.
+            let mut other = above & !letters & valid;
+            while other != 0 {
+                let p = base + other.trailing_zeros() as usize;
+                other &= other - 1;
+                let c = b[p];
+                if is_rare(c) || (c == b'.' && self.dots.iter().any(|a| anchor_at(b, p, a))) {
+                    hit = better(p, hit);
                     if !last {
-                        return Some(p);
+                        break;
                     }
-                    found = Some(p);
                 }
+            }
+            // Word anchors.
+            if !self.words.is_empty() {
+                let prev = u64::from(base > 0 && b[base - 1].is_ascii_alphabetic());
+                let mut starts = letters & !((letters << 1) | prev) & valid;
+                while starts != 0 {
+                    let p = base + starts.trailing_zeros() as usize;
+                    starts &= starts - 1;
+                    if !last && hit.is_some_and(|h| p >= h) {
+                        break;
+                    }
+                    if p + 1 >= b.len() {
+                        continue;
+                    }
+                    let (c0, c1) = (b[p], b[p + 1]);
+                    if self.pairs[usize::from(c0 & 31)] & (1 << (c1 & 31)) == 0 {
+                        continue;
+                    }
+                    let (lo, hi) = self.by_pair[pair_key(&[c0, c1])];
+                    let words = &self.words[usize::from(lo)..usize::from(hi)];
+                    if words.iter().any(|a| anchor_at(b, p, a)) {
+                        hit = better(p, hit);
+                        if !last {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Long tokens: runs of bytes above 0x20 of at least `k` bytes.
+            if k > 0 {
+                let ws = !above & valid;
+                let long = |s: usize, e: usize, hit: &mut Option<usize>| {
+                    // `s..e` is a whole run; its positions in `from..to` are gate positions.
+                    if e - s >= k && e > from {
+                        *hit = better(if last { e - 1 } else { s.max(from) }, *hit);
+                    }
+                };
+                if ws == 0 {
+                    let s = *open.get_or_insert(base);
+                    if base + n - s >= k {
+                        // Long already; it may go on, but these positions are in it.
+                        hit = better(if last { base + n - 1 } else { s.max(from) }, hit);
+                    }
+                } else {
+                    let lead = ws.trailing_zeros() as usize;
+                    let s = open.take().unwrap_or(base);
+                    long(s, base + lead, &mut hit);
+                    // Runs between two spaces of this block (rare: walk them).
+                    let inner = runs_at_least(above & valid, k) & !((1u64 << lead) - 1);
+                    let tail = 63 - ws.leading_zeros() as usize;
+                    if inner != 0 {
+                        let mut z = ws & !(1u64 << lead);
+                        let mut s = base + lead + 1;
+                        while z != 0 {
+                            let e = base + z.trailing_zeros() as usize;
+                            z &= z - 1;
+                            long(s, e, &mut hit);
+                            s = e + 1;
+                        }
+                    }
+                    if tail + 1 < n {
+                        open = Some(base + tail + 1);
+                    }
+                }
+            }
+            if let Some(h) = hit {
+                if !last {
+                    // A run still open before `h` may yet prove long.
+                    if let Some(s) = open.filter(|&s| s < h) {
+                        let mut e = base + n;
+                        while e < b.len() && b[e] > b' ' && e - s < k {
+                            e += 1;
+                        }
+                        if e - s >= k {
+                            return Some(s.max(from));
+                        }
+                    }
+                    return Some(h);
+                }
+                found = better(h, found);
             }
             base += n;
         }
-        found
-    }
-
-    /// The first (last) position in `from..to` that lies in a run of at least `run`
-    /// bytes above 0x20 (the run measured in the whole of `b`).
-    fn run_pos(&self, b: &[u8], from: usize, to: usize, last: bool) -> Option<usize> {
-        let k = self.run;
-        let ws = |c: u8| c <= b' ';
-        let mut found = None;
-        // `s`: where the next run that may reach `k` bytes starts; no such run starts
-        // between `from` (or the start of the run holding it) and `s`.
-        let mut s = from;
-        if from < b.len() && !ws(b[from]) {
-            while s > 0 && !ws(b[s - 1]) && from - s < k {
-                s -= 1;
-            }
-        }
-        while s < to {
-            // A run of `k` bytes starting in `s..=s + i` would hold the last space or
-            // control byte `s + i` of the window `s..s + k`: skip past it.
-            let lim = (s + k).min(b.len());
-            if let Some(i) = b[s..lim].iter().rposition(|&c| ws(c)) {
-                s += i + 1;
-                continue;
-            }
-            if lim < s + k {
-                break;
-            }
-            let mut e = s + k;
-            while e < b.len() && !ws(b[e]) {
+        if let Some(s) = open {
+            // The run goes on to `to`: measure it to its real end.
+            let mut e = to;
+            while e < b.len() && b[e] > b' ' && e - s < k {
                 e += 1;
             }
-            if !last {
-                return Some(s.max(from));
+            if e - s >= k && to > from {
+                found = better(if last { to - 1 } else { s.max(from) }, found);
             }
-            found = Some(e.min(to) - 1);
-            s = e + 1;
         }
         found
     }
+}
+
+/// Bit `i` set when bits `i..i + k` of `m` are all set.
+fn runs_at_least(m: u64, k: usize) -> u64 {
+    let mut r = m;
+    let mut len = 1;
+    while len < k {
+        let step = (k - len).min(len);
+        r &= r >> step;
+        len += step;
+    }
+    r
 }
 
 /// Whether anchor `a` starts at `p` of `b`.
@@ -700,43 +731,33 @@ fn anchor_at(b: &[u8], p: usize, a: &Anchor) -> bool {
         && (!a.whole || p + n == b.len() || !is_word(b[p + n]))
 }
 
-/// Bit `k` set when `b[k]` is an ASCII letter (`b` at most 64 bytes).
-fn letter_mask(b: &[u8]) -> u64 {
+/// Bits `k` set when `b[k]` is an ASCII letter, and when it is above 0x20 (`b` at most
+/// 64 bytes).
+fn masks(b: &[u8]) -> (u64, u64) {
     const HI: u64 = 0x8080_8080_8080_8080;
-    let mut m = 0u64;
+    const LO: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let gather = |h: u64| (h >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+    let (mut m, mut a) = (0u64, 0u64);
     let mut chunks = b.chunks_exact(8);
     for (q, c) in (&mut chunks).enumerate() {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
         let x = u64::from_le_bytes(w);
         let y = x | 0x2020_2020_2020_2020;
-        let lo = y & !HI;
+        let lo = y & LO;
         let ge_a = lo + 0x1f1f_1f1f_1f1f_1f1f;
         let ge_brace = lo + 0x0505_0505_0505_0505;
-        let h = (ge_a & !ge_brace & !x & HI) >> 7;
-        m |= (h.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (q * 8);
+        m |= gather(ge_a & !ge_brace & !x & HI) << (q * 8);
+        // Above 0x20: the low seven bits plus 0x5f carry into the high bit, or the
+        // high bit is set.
+        a |= gather((((x & LO) + 0x5f5f_5f5f_5f5f_5f5f) | x) & HI) << (q * 8);
     }
     let done = b.len() - chunks.remainder().len();
     for (k, &c) in chunks.remainder().iter().enumerate() {
         m |= u64::from(c.is_ascii_alphabetic()) << (done + k);
+        a |= u64::from(c > b' ') << (done + k);
     }
-    m
-}
-
-/// The first rare byte in `from..to` (32-byte chunks branch-free, so they vectorize).
-fn first_rare(b: &[u8], from: usize, to: usize) -> Option<usize> {
-    let rest = b.get(from..to)?;
-    let mut off = 0;
-    for chunk in rest.chunks(32) {
-        if chunk.iter().fold(false, |a, &c| a | is_rare(c)) {
-            return chunk
-                .iter()
-                .position(|&c| is_rare(c))
-                .map(|i| from + off + i);
-        }
-        off += chunk.len();
-    }
-    None
+    (m, a)
 }
 
 /// The last rare byte in `from..to`.
@@ -818,6 +839,88 @@ mod tests {
             }
         }
         assert!(seen > 40);
+    }
+
+    /// Every gate position, by brute force.
+    fn reference(g: &Gate, b: &[u8]) -> Vec<bool> {
+        let mut out = vec![false; b.len()];
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] <= b' ' {
+                i += 1;
+                continue;
+            }
+            let mut e = i;
+            while e < b.len() && b[e] > b' ' {
+                e += 1;
+            }
+            if g.run > 0 && e - i >= g.run {
+                out[i..e].iter_mut().for_each(|x| *x = true);
+            }
+            i = e;
+        }
+        for p in 0..b.len() {
+            let start = p == 0 || !b[p - 1].is_ascii_alphabetic();
+            out[p] |= is_rare(b[p])
+                || g.dots.iter().any(|a| anchor_at(b, p, a))
+                || (start && g.words.iter().any(|a| anchor_at(b, p, a)));
+        }
+        out
+    }
+
+    #[test]
+    fn scanning_matches_brute_force() {
+        let g = Gate::new(&[
+            Proof::Run(5),
+            Proof::Anchors(vec![
+                Anchor {
+                    lit: b"pw".to_vec(),
+                    whole: true,
+                },
+                Anchor {
+                    lit: b"at ".to_vec(),
+                    whole: false,
+                },
+                Anchor {
+                    lit: b".t".to_vec(),
+                    whole: false,
+                },
+            ]),
+        ]);
+        let alphabet = b"apwtPA .,x\n1";
+        let mut seed = 7u64;
+        for len in [0usize, 1, 5, 63, 64, 65, 130, 300] {
+            for _ in 0..60 {
+                let b: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        // Mostly letters and spaces, so runs and anchors occur.
+                        alphabet[((seed >> 33) % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                let want = reference(&g, &b);
+                for from in 0..=len {
+                    for to in [from, (from + 1).min(len), (from + 70).min(len), len] {
+                        let first = (from..to).find(|&p| want[p]);
+                        let last = (from..to).rev().find(|&p| want[p]);
+                        assert_eq!(
+                            g.first(&b, from, to),
+                            first,
+                            "{:?} {from}..{to}",
+                            String::from_utf8_lossy(&b)
+                        );
+                        assert_eq!(
+                            g.last(&b, from, to),
+                            last,
+                            "{:?} {from}..{to}",
+                            String::from_utf8_lossy(&b)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     fn proof_dot() -> Vec<String> {
