@@ -7,7 +7,9 @@
 //! whose every match holds a digit or `@` (cards, phones, e-mails, IBANs, IPs, dates,
 //! addresses: proved from each pattern's syntax tree at load) form one group that is
 //! searched only around such bytes, which clean prose rarely has; the others (keys,
-//! passwords, obfuscated e-mails) form a second group scanned in one pass. Validators and
+//! passwords, obfuscated e-mails) form a second group, searched only around the positions
+//! that each of its matches is proved to touch (see `gate`: bytes rare in prose, long
+//! tokens, anchor words), or in one pass when a pattern has no such proof. Validators and
 //! context checks run only on candidates. When a
 //! candidate is rejected, the other filters that could start at the same byte are tried
 //! anchored there, and the scan goes on one character later, so a rejected run never hides a
