@@ -7,7 +7,9 @@
 //! whose every match holds a digit or `@` (cards, phones, e-mails, IBANs, IPs, dates,
 //! addresses: proved from each pattern's syntax tree at load) form one group that is
 //! searched only around such bytes, which clean prose rarely has; the others (keys,
-//! passwords, obfuscated e-mails) form a second group scanned in one pass. Validators and
+//! passwords, obfuscated e-mails) form a second group, searched only around the positions
+//! that each of its matches is proved to touch (see `gate`: bytes rare in prose, long
+//! tokens, anchor words), or in one pass when a pattern has no such proof. Validators and
 //! context checks run only on candidates. When a
 //! candidate is rejected, the other filters that could start at the same byte are tried
 //! anchored there, and the scan goes on one character later, so a rejected run never hides a
@@ -24,6 +26,7 @@ mod action;
 mod allow;
 mod fields;
 pub mod filter;
+mod gate;
 pub mod json;
 pub mod person;
 pub mod restore;
@@ -397,8 +400,11 @@ impl Engine {
                 if t >= hi {
                     last = t;
                     hi = (last + g.back + 1).min(len);
+                    // Jump to the last trigger before `hi` rather than to the next one:
+                    // the cluster ends at the same trigger, in one step per `back`
+                    // bytes instead of one per trigger byte (digit runs).
                     while hi < len {
-                        match next_trigger(&text.as_bytes()[..hi], last + 1) {
+                        match last_trigger(&text.as_bytes()[..hi], last + 1) {
                             Some(t2) => {
                                 last = t2;
                                 hi = (t2 + g.back + 1).min(len);
@@ -409,6 +415,30 @@ impl Engine {
                     hi = ceil_char(text, hi);
                 }
                 floor_char(text, t.saturating_sub(g.back)).max(pos)
+            } else if let Some(gate) = &g.gate {
+                // As above, around gate positions. Inside a cluster the search goes on
+                // from `pos`: every match that starts there and holds a gate position
+                // of the cluster ends before `hi`.
+                if pos >= hi {
+                    let Some(t) = gate.first(text.as_bytes(), pos, len) else {
+                        break;
+                    };
+                    last = t;
+                    hi = (last + g.back + 1).min(len);
+                    while hi < len {
+                        match gate.last(text.as_bytes(), last + 1, hi) {
+                            Some(t2) => {
+                                last = t2;
+                                hi = (t2 + g.back + 1).min(len);
+                            }
+                            None => break,
+                        }
+                    }
+                    hi = ceil_char(text, hi);
+                    floor_char(text, t.saturating_sub(g.back)).max(pos)
+                } else {
+                    pos
+                }
             } else {
                 (last, hi) = (len, len);
                 pos
@@ -418,6 +448,8 @@ impl Engine {
                     break;
                 }
                 pos = last + 1;
+                // The cluster holds no more matches: find the next one.
+                hi = pos;
                 continue;
             };
             let start = m.start();
@@ -644,6 +676,23 @@ fn next_trigger(b: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// The last trigger byte at or after `from` (searched from the end, 32-byte chunks
+/// branch-free as in [`next_trigger`]).
+fn last_trigger(b: &[u8], from: usize) -> Option<usize> {
+    let rest = b.get(from..)?;
+    let mut end = rest.len();
+    for chunk in rest.rchunks(32) {
+        end -= chunk.len();
+        if chunk.iter().fold(false, |a, &c| a | is_trigger(c)) {
+            return chunk
+                .iter()
+                .rposition(|&c| is_trigger(c))
+                .map(|i| from + end + i);
+        }
+    }
+    None
+}
+
 /// One multi-pattern regex over a set of pattern filters.
 struct Group {
     regex: Regex,
@@ -653,6 +702,8 @@ struct Group {
     starts: Vec<Vec<PatternID>>,
     /// Every match contains a trigger byte.
     triggered: bool,
+    /// For the other group: the positions every match touches, when proved.
+    gate: Option<gate::Gate>,
     /// Longest match of the group's patterns.
     back: usize,
     /// Per pattern with a `value` group: a regex of that pattern alone, for captures
@@ -707,8 +758,19 @@ impl Group {
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // The group searched in a full pass is gated when every pattern has a proof.
+        let gate = if triggered {
+            None
+        } else {
+            patterns
+                .iter()
+                .map(|p| gate::proof(p))
+                .collect::<Option<Vec<_>>>()
+                .map(|proofs| gate::Gate::new(&proofs))
+        };
         Ok(Group {
             captures,
+            gate,
             regex,
             pattern_filter: members.to_vec(),
             starts,

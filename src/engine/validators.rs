@@ -265,8 +265,9 @@ pub fn is_placeholder(value: &str) -> bool {
     if v.is_empty() {
         return true;
     }
-    let chars: Vec<char> = v.chars().collect();
-    if all_same(&chars) {
+    let mut chars = v.chars();
+    let first = chars.next();
+    if chars.all(|c| Some(c) == first) {
         return true;
     }
     if v.chars()
@@ -291,30 +292,56 @@ pub fn is_placeholder(value: &str) -> bool {
             return true;
         }
     }
-    if PLACEHOLDER_WORDS.iter().any(|w| has_placeholder_word(v, w)) {
+    if has_placeholder_word(v) {
         return true;
     }
     has_delimited_word(v, "example") || has_delimited_word(v, "sample")
 }
 
-/// `word` occurs in `v` (ASCII case-insensitive) as a placeholder: anywhere in a short or
-/// low-entropy value, but inside a long random token (`...7MnyoUrSSko...` in a 170-character
-/// OAuth token) only where it touches a delimiter or an end (`sk-your-key`, `YOUR_TOKEN`).
-fn has_placeholder_word(v: &str, word: &str) -> bool {
-    let h = v.as_bytes();
-    let n = word.len();
-    if h.len() < n {
-        return false;
+const _: () = assert!(PLACEHOLDER_WORDS.len() <= 32);
+
+/// Bit `k` set in entry `b` when `PLACEHOLDER_WORDS[k]` starts with byte `b` (either ASCII
+/// case).
+const PLACEHOLDER_FIRST: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut k = 0;
+    while k < PLACEHOLDER_WORDS.len() {
+        let b = PLACEHOLDER_WORDS[k].as_bytes()[0];
+        t[b.to_ascii_lowercase() as usize] |= 1 << k;
+        t[b.to_ascii_uppercase() as usize] |= 1 << k;
+        k += 1;
     }
-    let random = h.len() >= 32 && shannon_entropy(v) >= 4.0;
-    (0..=h.len() - n).any(|i| {
-        h[i..i + n].eq_ignore_ascii_case(word.as_bytes())
-            && (!random
-                || i == 0
+    t
+};
+
+/// One of [`PLACEHOLDER_WORDS`] occurs in `v` (ASCII case-insensitive) as a placeholder:
+/// anywhere in a short or low-entropy value, but inside a long random token
+/// (`...7MnyoUrSSko...` in a 170-character OAuth token) only where it touches a delimiter
+/// or an end (`sk-your-key`, `YOUR_TOKEN`). One pass over the value: only positions whose
+/// byte can start a word are compared, and the entropy is computed at most once.
+fn has_placeholder_word(v: &str) -> bool {
+    let h = v.as_bytes();
+    let mut random: Option<bool> = None;
+    for i in 0..h.len() {
+        let mut words = PLACEHOLDER_FIRST[usize::from(h[i])];
+        while words != 0 {
+            let word = PLACEHOLDER_WORDS[words.trailing_zeros() as usize].as_bytes();
+            words &= words - 1;
+            let n = word.len();
+            if i + n > h.len() || !h[i..i + n].eq_ignore_ascii_case(word) {
+                continue;
+            }
+            if i == 0
                 || i + n == h.len()
                 || !h[i - 1].is_ascii_alphanumeric()
-                || !h[i + n].is_ascii_alphanumeric())
-    })
+                || !h[i + n].is_ascii_alphanumeric()
+                || !*random.get_or_insert_with(|| h.len() >= 32 && shannon_entropy(v) >= 4.0)
+            {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// `word` occurs in `v` (ASCII case-insensitive) with a non-alphanumeric character or the
