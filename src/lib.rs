@@ -25,9 +25,14 @@
 #[cfg(feature = "redact")]
 pub mod api_key;
 pub mod engine;
+pub mod policy;
 #[cfg(feature = "redact")]
 pub mod provider;
 #[cfg(feature = "redact")]
 pub mod redact;
+#[cfg(feature = "redact")]
+pub mod retention;
 #[cfg(feature = "sidecar")]
 pub mod sidecar;
+#[cfg(feature = "redact")]
+pub mod telemetry;

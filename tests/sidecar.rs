@@ -262,12 +262,12 @@ async fn upstream_failures_are_provider_shaped() {
     );
     let (_, metrics) = get(format!("http://{}/metrics", h.admin_addr)).await;
     assert!(
-        metrics.contains("veilgate_upstream_errors_total{upstream=\"openai\",kind=\"connect\"} 1"),
+        metrics.contains("veilgate_upstream_errors_total{retention_class=\"usage\",retention_days=\"365\",upstream=\"openai\",kind=\"connect\"} 1"),
         "{metrics}"
     );
     assert!(
         metrics
-            .contains("veilgate_upstream_errors_total{upstream=\"anthropic\",kind=\"timeout\"} 1"),
+            .contains("veilgate_upstream_errors_total{retention_class=\"usage\",retention_days=\"365\",upstream=\"anthropic\",kind=\"timeout\"} 1"),
         "{metrics}"
     );
     keep.abort();
@@ -295,10 +295,16 @@ async fn admin_endpoints_and_metrics_carry_no_values() {
     assert_eq!(get(format!("http://{}/readyz", h.admin_addr)).await.0, 200);
     let (s, m) = get(format!("http://{}/metrics", h.admin_addr)).await;
     assert_eq!(s, 200);
-    assert!(m.contains("veilgate_detections_total{direction=\"request\",entity=\"EMAIL\",action=\"pseudonymize\"} 1"), "{m}");
-    assert!(m.contains("veilgate_refusals_total{direction=\"request\",status=\"400\",code=\"veilgate_invalid_json\"} 1"), "{m}");
+    for line in m.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            line.contains("retention_class=\"") && line.contains("retention_days=\""),
+            "a series without its retention: {line}"
+        );
+    }
+    assert!(m.contains("veilgate_detections_total{retention_class=\"security\",retention_days=\"365\",direction=\"request\",entity=\"EMAIL\",action=\"pseudonymize\"} 1"), "{m}");
+    assert!(m.contains("veilgate_refusals_total{retention_class=\"security\",retention_days=\"365\",direction=\"request\",status=\"400\",code=\"veilgate_invalid_json\"} 1"), "{m}");
     assert!(
-        m.contains("veilgate_requests_total{upstream=\"openai\",status=\"200\"} 1"),
+        m.contains("veilgate_requests_total{retention_class=\"usage\",retention_days=\"365\",upstream=\"openai\",status=\"200\"} 1"),
         "{m}"
     );
     for leaked in ["Kowalski", "posteo", "DE89", "RAWKEY", "sk-proj"] {
@@ -350,7 +356,7 @@ async fn reload_applies_valid_configs_and_refuses_invalid_ones() {
     );
     let (_, m) = get(format!("http://{}/metrics", h.admin_addr)).await;
     assert!(
-        m.contains("veilgate_config_reloads_total{outcome=\"rejected\"}"),
+        m.contains("veilgate_config_reloads_total{retention_class=\"security\",retention_days=\"365\",outcome=\"rejected\"}"),
         "{m}"
     );
 

@@ -12,7 +12,9 @@ use tower::Service;
 
 use super::layer::Config;
 use super::{KEY_HEADERS, KeyContext, KeyId, Tenant, constant_time_eq};
+use crate::policy::Class;
 use crate::provider::{ErrorKind, Provider};
+use crate::telemetry::{Exchange, event, stamp_for};
 
 /// Identifies (and in gateway-key mode verifies) the request's API key around an inner
 /// service. Created by [`ApiKeyLayer`](super::ApiKeyLayer).
@@ -79,6 +81,7 @@ fn check<B>(config: &Config, req: &mut Request<B>) -> Result<(), Refused> {
     let provider = config
         .provider
         .unwrap_or_else(|| Provider::detect(req.uri().path(), req.headers()).0);
+    let exchange = req.extensions().get::<Exchange>().cloned();
     let headers = req.headers_mut();
     for (name, value) in headers.iter_mut() {
         if KEY_HEADERS.contains(&name.as_str()) {
@@ -92,10 +95,18 @@ fn check<B>(config: &Config, req: &mut Request<B>) -> Result<(), Refused> {
     let mut gateway_verified = false;
     if let Some(accepted) = &config.gateway {
         let refuse = |message, code| {
-            tracing::info!(
+            if let Some(x) = &exchange {
+                x.set_key(key_id.clone(), None);
+                x.set_refusal(code);
+            }
+            event!(
+                INFO,
+                "veilgate::security",
+                &stamp_for(exchange.as_ref(), Class::Security),
+                "API key refused",
                 code,
-                key_id = key_id.as_ref().map(KeyId::as_str),
-                "API key refused"
+                api_key.id = key_id.as_ref().map(KeyId::as_str),
+                http.response.status_code = 401u16,
             );
             Err(Refused {
                 provider,
@@ -157,6 +168,9 @@ fn check<B>(config: &Config, req: &mut Request<B>) -> Result<(), Refused> {
         })
         .or(header_tenant)
         .or_else(|| config.default_tenant.clone());
+    if let Some(x) = &exchange {
+        x.set_key(key_id.clone(), tenant.clone());
+    }
     req.extensions_mut().insert(KeyContext {
         key_id,
         tenant,

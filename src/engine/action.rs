@@ -215,6 +215,8 @@ pub struct Redactor {
     key: Key,
     tenant: Arc<str>,
     response: ResponsePolicy,
+    /// Values left alone for this redactor's tenant (lower-cased).
+    allow: Arc<std::collections::HashSet<String>>,
 }
 
 impl Redactor {
@@ -227,6 +229,7 @@ impl Redactor {
             key: Key::random(),
             tenant: "default".into(),
             response: ResponsePolicy::default(),
+            allow: Arc::default(),
         }
     }
 
@@ -272,6 +275,18 @@ impl Redactor {
     /// Sets the key behind hashes and pseudonyms.
     pub fn with_key(mut self, key: Key) -> Redactor {
         self.key = key;
+        self
+    }
+
+    /// Leaves these values (exact, case-insensitive) as they are, on top of the engine's
+    /// allow-list: a tenant's own addresses, product names, test accounts.
+    pub fn with_allow_values<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        mut self,
+        values: I,
+    ) -> Redactor {
+        let mut set = (*self.allow).clone();
+        set.extend(values.into_iter().map(|v| v.as_ref().trim().to_lowercase()));
+        self.allow = Arc::new(set);
         self
     }
 
@@ -352,6 +367,10 @@ impl Redactor {
         session: &mut Session,
         out: &mut String,
     ) -> Result<(), Error> {
+        if !self.allow.is_empty() && self.allow.contains(&value.to_lowercase()) {
+            out.push_str(value);
+            return Ok(());
+        }
         *session
             .counts
             .entry((d.entity.clone(), action))

@@ -59,6 +59,16 @@ pub enum Direction {
     Response,
 }
 
+impl Direction {
+    /// `request` or `response`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Request => "request",
+            Direction::Response => "response",
+        }
+    }
+}
+
 impl Provider {
     /// Detects the provider and endpoint from the request path and headers.
     ///

@@ -574,7 +574,6 @@ impl SseState {
         if self.done {
             return;
         }
-        tracing::warn!(code, provider = ?self.provider, "stream ended by veilgate");
         if let Some(o) = &self.observer {
             o.refused(Direction::Response, kind.status().as_u16(), code);
         }

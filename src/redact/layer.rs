@@ -56,6 +56,14 @@ impl RedactLayer {
         self.map(|c| c.redactor = c.redactor.clone().with_key(key))
     }
 
+    /// Per-tenant overrides: each tenant the policy names gets its actions per entity (over
+    /// the layer's) and its allow-list; the tenant comes from the api_key layer's
+    /// [`KeyContext`](crate::api_key::KeyContext) or a host-set
+    /// [`Tenant`](crate::api_key::Tenant).
+    pub fn policy(self, policy: Arc<crate::policy::Policy>) -> Self {
+        self.map(|c| c.policy = Some(policy))
+    }
+
     /// Sets how answers are treated (restore, redact what the model produced).
     pub fn response_policy(self, policy: ResponsePolicy) -> Self {
         self.map(|c| c.redactor = c.redactor.clone().with_response_policy(policy))
@@ -115,7 +123,11 @@ impl<S> Layer<S> for RedactLayer {
     type Service = Redact<S>;
 
     fn layer(&self, inner: S) -> Redact<S> {
-        Redact::from_parts(inner, self.config.clone())
+        let mut config = self.config.clone();
+        if config.policy.is_some() {
+            Arc::make_mut(&mut config).compile_tenants();
+        }
+        Redact::from_parts(inner, config)
     }
 }
 

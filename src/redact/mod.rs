@@ -84,6 +84,44 @@ pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
     fn refused(&self, dir: Direction, status: u16, code: &str);
 }
 
+/// The exchange record learns what the layer did, besides the configured observer.
+/// Refusals become stamped security records here, with or without an exchange.
+#[derive(Debug)]
+pub(crate) struct Tee(
+    pub Option<Arc<dyn Observer>>,
+    pub Option<crate::telemetry::Exchange>,
+);
+
+impl Observer for Tee {
+    fn detections(&self, dir: Direction, counts: &Counts) {
+        if let Some(o) = &self.0 {
+            o.detections(dir, counts);
+        }
+        if let Some(x) = &self.1 {
+            x.add_detections(counts.iter().map(|((e, _), n)| (e, *n)));
+        }
+    }
+
+    fn refused(&self, dir: Direction, status: u16, code: &str) {
+        if let Some(o) = &self.0 {
+            o.refused(dir, status, code);
+        }
+        if let Some(x) = &self.1 {
+            x.set_refusal(code);
+        }
+        let stamp = crate::telemetry::stamp_for(self.1.as_ref(), crate::policy::Class::Security);
+        crate::telemetry::event!(
+            INFO,
+            "veilgate::security",
+            &stamp,
+            "body refused",
+            code,
+            direction = dir.as_str(),
+            http.response.status_code = status,
+        );
+    }
+}
+
 /// `after - before`, per key.
 pub(crate) fn delta(before: &Counts, after: &Counts) -> Counts {
     after
@@ -109,6 +147,10 @@ pub struct Config {
     pub fail_open_response: bool,
     pub provider: Option<Provider>,
     pub observer: Option<Arc<dyn Observer>>,
+    /// Per-tenant actions and allow-lists (see [`RedactLayer::policy`]).
+    pub policy: Option<Arc<crate::policy::Policy>>,
+    /// The redactor of each tenant the policy names, built from `redactor` and `policy`.
+    pub(crate) tenants: Arc<std::collections::HashMap<Arc<str>, Redactor>>,
 }
 
 impl Config {
@@ -122,6 +164,36 @@ impl Config {
             fail_open_response: false,
             provider: None,
             observer: None,
+            policy: None,
+            tenants: Default::default(),
+        }
+    }
+
+    /// Builds each configured tenant's redactor: its actions over the global ones, its
+    /// allow-list added, pseudonyms keyed by its name.
+    pub(crate) fn compile_tenants(&mut self) {
+        let mut tenants = std::collections::HashMap::new();
+        let Some(policy) = &self.policy else {
+            self.tenants = Arc::default();
+            return;
+        };
+        for t in policy.tenants() {
+            let Some(name) = &t.name else { continue };
+            let mut r = self.redactor.clone().with_tenant(name);
+            for (entity, action) in &t.actions {
+                r = r.with_entity_action(entity, *action);
+            }
+            r = r.with_allow_values(&t.allow);
+            tenants.insert(name.clone(), r);
+        }
+        self.tenants = Arc::new(tenants);
+    }
+
+    /// The redactor for `tenant`.
+    pub(crate) fn redactor_for(&self, tenant: &str) -> Redactor {
+        match self.tenants.get(tenant) {
+            Some(r) => r.clone(),
+            None => self.redactor.clone().with_tenant(tenant),
         }
     }
 }

@@ -78,20 +78,22 @@ where
         Some(p) => (p, Provider::detect(req.uri().path(), req.headers()).1),
         None => Provider::detect(req.uri().path(), req.headers()),
     };
-    // Pseudonyms are keyed per tenant: the tenant the api_key layer (or the host
-    // application) resolved for this request, if any.
-    let tenant = req
-        .extensions()
+    // Pseudonyms, actions and allow-lists follow the tenant the api_key layer (or the
+    // host application) resolved for this request, if any; what the layer does is
+    // reported to the exchange record (the retention layer) and the observer.
+    let ext = req.extensions();
+    let tenant = ext
         .get::<crate::api_key::KeyContext>()
         .and_then(|c| c.tenant.clone())
-        .or_else(|| req.extensions().get::<crate::api_key::Tenant>().cloned());
-    let config = match tenant {
-        Some(t) => {
-            let mut c = (*config).clone();
-            c.redactor = c.redactor.with_tenant(t.as_str());
-            Arc::new(c)
+        .or_else(|| ext.get::<crate::api_key::Tenant>().cloned());
+    let exchange = ext.get::<crate::telemetry::Exchange>().cloned();
+    let config = {
+        let mut c = (*config).clone();
+        if let Some(t) = &tenant {
+            c.redactor = c.redactor_for(t.as_str());
         }
-        None => config,
+        c.observer = Some(Arc::new(super::Tee(c.observer.take(), exchange.clone())));
+        Arc::new(c)
     };
     let mut session = Session::default();
     let (mut parts, body) = req.into_parts();
@@ -129,15 +131,16 @@ where
         ) {
             Ok(new) => RedactBody::full(new),
             Err(r) if config.fail_open_request && r.kind != ErrorKind::Permission => {
-                tracing::warn!(code = r.code, "request forwarded unscanned (fail-open)");
+                crate::telemetry::event!(
+                    WARN,
+                    "veilgate::security",
+                    &crate::telemetry::stamp_for(exchange.as_ref(), crate::policy::Class::Security),
+                    "request forwarded unscanned (fail-open)",
+                    code = r.code,
+                );
                 RedactBody::full(bytes)
             }
             Err(r) => {
-                tracing::info!(
-                    code = r.code,
-                    status = r.kind.status().as_u16(),
-                    "request refused"
-                );
                 observe_refusal(&config, Direction::Request, &r);
                 return Ok(refuse(provider, &r));
             }
@@ -397,7 +400,6 @@ where
                     Response::from_parts(parts, RedactBody::full_with_trailers(bytes, trailers))
                 }
                 Err(r) => {
-                    tracing::warn!(code = r.code, "answer replaced by an error");
                     observe_refusal(config, Direction::Response, &r);
                     refuse(provider, &r)
                 }

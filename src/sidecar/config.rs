@@ -41,6 +41,14 @@ pub struct Config {
     pub redact: RedactConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Days each class of record may be kept (`usage`, `security`, `billing`,
+    /// `content`); stamped on every span, log record and metric.
+    #[serde(default)]
+    pub retention: crate::policy::Schedule,
+    /// Per-tenant overrides: `[tenants.acme]` with `actions`, `allow`, `training`,
+    /// `region`, `retention`.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, crate::policy::TenantConfig>,
 }
 
 /// API keys: how presented keys are identified, and gateway-key mode.
@@ -408,6 +416,15 @@ impl Config {
                 ));
             }
         }
+        for (name, t) in &self.tenants {
+            if let Some(e) = t.actions.keys().find(|e| e.is_empty() || e.contains(' ')) {
+                return Err(err(
+                    &format!("[tenants.{name}"),
+                    &format!("tenants.{name}.actions"),
+                    format!("{e:?} is not an entity name"),
+                ));
+            }
+        }
         if self.redact.body_limit == 0 {
             return Err(err(
                 "body_limit",
@@ -416,6 +433,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The tenants' policy this file describes.
+    pub fn policy(&self) -> crate::policy::Policy {
+        self.tenants.iter().fold(
+            crate::policy::Policy::new(self.retention),
+            |p, (name, t)| p.tenant(name, t.clone()),
+        )
     }
 
     /// The upstream by name.

@@ -1,11 +1,15 @@
 //! Prometheus text metrics. Labels are upstream names, entity names, actions, status codes
 //! and `veilgate_*` codes: never a value, a key, a tenant secret or a path with ids.
+//! Every series carries its retention: `retention_class` (`usage` for traffic, `security`
+//! for detections, refusals and reloads) and `retention_days` from the configured
+//! schedule; a store expires a sample `retention_days` after its timestamp.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::policy::{Class, Schedule};
 use crate::provider::Direction;
 use crate::redact::{Counts, Observer};
 
@@ -40,6 +44,7 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    schedule: Mutex<Schedule>,
 }
 
 fn dir(d: Direction) -> &'static str {
@@ -53,6 +58,11 @@ impl Metrics {
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g)
+    }
+
+    /// Sets the schedule whose days the series carry (on start and reload).
+    pub fn set_schedule(&self, schedule: Schedule) {
+        *self.schedule.lock().unwrap_or_else(|p| p.into_inner()) = schedule;
     }
 
     /// One request answered (status as sent to the client) after `latency`.
@@ -89,12 +99,21 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        let schedule = *self.schedule.lock().unwrap_or_else(|p| p.into_inner());
+        let r = |c: Class| {
+            format!(
+                "retention_class=\"{}\",retention_days=\"{}\",",
+                c.as_str(),
+                schedule.days(c)
+            )
+        };
+        let (usage, security) = (r(Class::Usage), r(Class::Security));
         self.with(|m| {
             let mut s = String::new();
             let _ = writeln!(s, "# HELP veilgate_requests_total Requests answered, by upstream and status.");
             let _ = writeln!(s, "# TYPE veilgate_requests_total counter");
             for ((u, st), n) in &m.requests {
-                let _ = writeln!(s, "veilgate_requests_total{{upstream=\"{}\",status=\"{st}\"}} {n}", esc(u));
+                let _ = writeln!(s, "veilgate_requests_total{{{usage}upstream=\"{}\",status=\"{st}\"}} {n}", esc(u));
             }
             let _ = writeln!(s, "# HELP veilgate_request_duration_seconds Time to response headers.");
             let _ = writeln!(s, "# TYPE veilgate_request_duration_seconds histogram");
@@ -102,26 +121,26 @@ impl Metrics {
                 for (i, b) in BUCKETS.iter().enumerate() {
                     let _ = writeln!(
                         s,
-                        "veilgate_request_duration_seconds_bucket{{upstream=\"{}\",le=\"{b}\"}} {}",
+                        "veilgate_request_duration_seconds_bucket{{{usage}upstream=\"{}\",le=\"{b}\"}} {}",
                         esc(u),
                         h.counts[i]
                     );
                 }
                 let _ = writeln!(
                     s,
-                    "veilgate_request_duration_seconds_bucket{{upstream=\"{}\",le=\"+Inf\"}} {}",
+                    "veilgate_request_duration_seconds_bucket{{{usage}upstream=\"{}\",le=\"+Inf\"}} {}",
                     esc(u),
                     h.total
                 );
-                let _ = writeln!(s, "veilgate_request_duration_seconds_sum{{upstream=\"{}\"}} {}", esc(u), h.sum);
-                let _ = writeln!(s, "veilgate_request_duration_seconds_count{{upstream=\"{}\"}} {}", esc(u), h.total);
+                let _ = writeln!(s, "veilgate_request_duration_seconds_sum{{{usage}upstream=\"{}\"}} {}", esc(u), h.sum);
+                let _ = writeln!(s, "veilgate_request_duration_seconds_count{{{usage}upstream=\"{}\"}} {}", esc(u), h.total);
             }
             let _ = writeln!(s, "# HELP veilgate_detections_total Values detected, by direction, entity and action.");
             let _ = writeln!(s, "# TYPE veilgate_detections_total counter");
             for ((d, e, a), n) in &m.detections {
                 let _ = writeln!(
                     s,
-                    "veilgate_detections_total{{direction=\"{d}\",entity=\"{}\",action=\"{a}\"}} {n}",
+                    "veilgate_detections_total{{{security}direction=\"{d}\",entity=\"{}\",action=\"{a}\"}} {n}",
                     esc(e)
                 );
             }
@@ -130,19 +149,19 @@ impl Metrics {
             for ((d, st, c), n) in &m.refusals {
                 let _ = writeln!(
                     s,
-                    "veilgate_refusals_total{{direction=\"{d}\",status=\"{st}\",code=\"{}\"}} {n}",
+                    "veilgate_refusals_total{{{security}direction=\"{d}\",status=\"{st}\",code=\"{}\"}} {n}",
                     esc(c)
                 );
             }
             let _ = writeln!(s, "# HELP veilgate_upstream_errors_total Upstream failures, by upstream and kind.");
             let _ = writeln!(s, "# TYPE veilgate_upstream_errors_total counter");
             for ((u, k), n) in &m.upstream_errors {
-                let _ = writeln!(s, "veilgate_upstream_errors_total{{upstream=\"{}\",kind=\"{k}\"}} {n}", esc(u));
+                let _ = writeln!(s, "veilgate_upstream_errors_total{{{usage}upstream=\"{}\",kind=\"{k}\"}} {n}", esc(u));
             }
             let _ = writeln!(s, "# HELP veilgate_config_reloads_total Configuration reloads, by outcome.");
             let _ = writeln!(s, "# TYPE veilgate_config_reloads_total counter");
             for (o, n) in &m.reloads {
-                let _ = writeln!(s, "veilgate_config_reloads_total{{outcome=\"{o}\"}} {n}");
+                let _ = writeln!(s, "veilgate_config_reloads_total{{{security}outcome=\"{o}\"}} {n}");
             }
             s
         })
@@ -192,25 +211,25 @@ mod tests {
         m.upstream_error("openai", "timeout");
         let t = m.render();
         assert!(
-            t.contains("veilgate_requests_total{upstream=\"openai\",status=\"200\"} 1"),
+            t.contains("veilgate_requests_total{retention_class=\"usage\",retention_days=\"365\",upstream=\"openai\",status=\"200\"} 1"),
             "{t}"
         );
         assert!(
             t.contains(
-                "veilgate_request_duration_seconds_bucket{upstream=\"openai\",le=\"0.05\"} 1"
+                "veilgate_request_duration_seconds_bucket{retention_class=\"usage\",retention_days=\"365\",upstream=\"openai\",le=\"0.05\"} 1"
             ),
             "{t}"
         );
         assert!(
             t.contains(
-                "veilgate_request_duration_seconds_bucket{upstream=\"openai\",le=\"0.025\"} 0"
+                "veilgate_request_duration_seconds_bucket{retention_class=\"usage\",retention_days=\"365\",upstream=\"openai\",le=\"0.025\"} 0"
             ),
             "{t}"
         );
-        assert!(t.contains("veilgate_detections_total{direction=\"request\",entity=\"EMAIL\",action=\"pseudonymize\"} 2"));
-        assert!(t.contains("veilgate_refusals_total{direction=\"request\",status=\"400\",code=\"veilgate_invalid_json\"} 1"));
+        assert!(t.contains("veilgate_detections_total{retention_class=\"security\",retention_days=\"365\",direction=\"request\",entity=\"EMAIL\",action=\"pseudonymize\"} 2"));
+        assert!(t.contains("veilgate_refusals_total{retention_class=\"security\",retention_days=\"365\",direction=\"request\",status=\"400\",code=\"veilgate_invalid_json\"} 1"));
         assert!(
-            t.contains("veilgate_upstream_errors_total{upstream=\"openai\",kind=\"timeout\"} 1")
+            t.contains("veilgate_upstream_errors_total{retention_class=\"usage\",retention_days=\"365\",upstream=\"openai\",kind=\"timeout\"} 1")
         );
     }
 }

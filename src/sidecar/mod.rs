@@ -2,9 +2,9 @@
 //! an admin listener, hot reload and graceful shutdown.
 //!
 //! ```text
-//! client ──> listen ──> Redact ──> Forward ──(hyper-util + rustls, pooled)──> upstream
-//!                         │
-//!                         └─ counts only ─> Metrics ──> admin /metrics
+//! client ──> listen ──> Retention ──> ApiKey ──> Redact ──> Forward ──(hyper-util + rustls, pooled)──> upstream
+//!                          │                                │
+//!                          └─ access/billing records        └─ counts only ─> Metrics ──> admin /metrics
 //! ```
 //!
 //! Each request takes the configuration snapshot current when it arrives and keeps it to
@@ -37,14 +37,19 @@ use proxy::{Forward, Router};
 
 use crate::api_key::{ApiKey, ApiKeyLayer, Pepper};
 use crate::engine::{Action, Engine, Key, Redactor, ResponsePolicy};
+use crate::policy::{Class, Policy};
 use crate::redact::{Redact, RedactLayer};
+use crate::retention::{ClientIp, Retention, RetentionLayer};
+use crate::telemetry::{Stamp, event};
 
 /// One configuration, compiled: engine, policy, upstream clients.
 #[derive(Debug)]
 pub struct Runtime {
     pub config: Config,
+    /// The tenants' policy (retention schedules, consent, region, overrides).
+    pub policy: Arc<Policy>,
     router: Arc<Router>,
-    service: ApiKey<Redact<Forward>>,
+    service: Retention<ApiKey<Redact<Forward>>>,
 }
 
 impl Runtime {
@@ -58,7 +63,7 @@ impl Runtime {
             b = b.path(p).map_err(|e| e.to_string())?;
         }
         let engine = Arc::new(b.build().map_err(|e| e.to_string())?);
-        let mut redactor = Redactor::new(engine).with_key(key(r)?);
+        let mut redactor = Redactor::new(engine).with_key(key(r, &config.retention)?);
         if let Some(a) = r.action {
             redactor = redactor.with_action(a);
         }
@@ -74,7 +79,10 @@ impl Runtime {
             action,
             skip: r.response_skip.iter().map(|s| s.as_str().into()).collect(),
         });
+        let policy = Arc::new(config.policy());
+        metrics.set_schedule(config.retention);
         let layer = RedactLayer::with_redactor(redactor)
+            .policy(policy.clone())
             .body_limit(r.body_limit)
             .requests(r.requests)
             .responses(r.responses)
@@ -98,21 +106,30 @@ impl Runtime {
         if !a.gateway_keys.is_empty() {
             auth = auth.gateway_keys(a.gateway_keys.clone());
         }
-        let service = auth.layer(layer.layer(Forward {
+        let service = RetentionLayer::new(policy.clone()).layer(auth.layer(layer.layer(Forward {
             router: router.clone(),
             metrics,
-        }));
+        })));
         Ok(Runtime {
             config,
+            policy,
             router,
             service,
         })
     }
 }
 
+impl Runtime {
+    /// A stamp for operational records (startup, reloads, shutdown): class security,
+    /// an audit trail of the gateway's own configuration.
+    pub fn ops_stamp(&self) -> Stamp {
+        Stamp::now(Class::Security, &self.config.retention)
+    }
+}
+
 /// The pseudonym key: `key_file`, else the `key_env` variable, else a random one (tokens
 /// then change on restart, which only matters for stateful APIs).
-fn key(r: &config::RedactConfig) -> Result<Key, String> {
+fn key(r: &config::RedactConfig, schedule: &crate::policy::Schedule) -> Result<Key, String> {
     if let Some(p) = &r.key_file {
         let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
         return Ok(Key::new(bytes.trim_ascii()));
@@ -120,7 +137,13 @@ fn key(r: &config::RedactConfig) -> Result<Key, String> {
     match std::env::var(&r.key_env) {
         Ok(k) if !k.is_empty() => Ok(Key::new(k.as_bytes())),
         _ => {
-            tracing::warn!(key_env = %r.key_env, "no pseudonym key configured: using a random one");
+            event!(
+                WARN,
+                "veilgate::ops",
+                &Stamp::now(Class::Security, schedule),
+                "no pseudonym key configured: using a random one",
+                key_env = %r.key_env,
+            );
             Ok(Key::random())
         }
     }
@@ -193,16 +216,34 @@ impl State {
                 if rt.config.listen != old.config.listen
                     || rt.config.admin_listen != old.config.admin_listen
                 {
-                    tracing::warn!("listen addresses change only on restart");
+                    event!(
+                        WARN,
+                        "veilgate::ops",
+                        &rt.ops_stamp(),
+                        "listen addresses change only on restart",
+                    );
                 }
+                let stamp = rt.ops_stamp();
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rt);
                 self.metrics.reload("ok");
-                tracing::info!(path = %path.display(), "configuration reloaded");
+                event!(
+                    INFO,
+                    "veilgate::ops",
+                    &stamp,
+                    "configuration reloaded",
+                    path = %path.display(),
+                );
                 Ok(())
             }
             Err(e) => {
                 self.metrics.reload("rejected");
-                tracing::error!(error = %e, "new configuration refused; the old one keeps serving");
+                event!(
+                    ERROR,
+                    "veilgate::ops",
+                    &self.current().ops_stamp(),
+                    "new configuration refused; the old one keeps serving",
+                    error = %e,
+                );
                 Err(e)
             }
         }
@@ -271,7 +312,14 @@ pub async fn start(path: Option<PathBuf>, overrides: Overrides) -> Result<Handle
         rx,
         Duration::from_secs(config.drain_secs),
     ));
-    tracing::info!(%addr, %admin_addr, "veilgate listening");
+    event!(
+        INFO,
+        "veilgate::ops",
+        &state.current().ops_stamp(),
+        "veilgate listening",
+        %addr,
+        %admin_addr,
+    );
     Ok(Handle {
         addr,
         admin_addr,
@@ -307,7 +355,12 @@ pub async fn run(path: Option<PathBuf>, overrides: Overrides) -> Result<(), Stri
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-    tracing::info!("shutting down: draining in-flight requests");
+    event!(
+        INFO,
+        "veilgate::ops",
+        &state.current().ops_stamp(),
+        "shutting down: draining in-flight requests",
+    );
     handle.shutdown().await;
     Ok(())
 }
@@ -325,7 +378,13 @@ async fn serve(
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    event!(
+                        WARN,
+                        "veilgate::ops",
+                        &state.current().ops_stamp(),
+                        "accept failed",
+                        error = %e,
+                    );
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -351,18 +410,28 @@ async fn serve(
         .await
         .is_err()
     {
-        tracing::warn!("drain timeout: closing remaining connections");
+        event!(
+            WARN,
+            "veilgate::ops",
+            &state.current().ops_stamp(),
+            "drain timeout: closing remaining connections",
+        );
     }
 }
 
 async fn handle(
     state: Arc<State>,
-    _peer: SocketAddr,
+    peer: SocketAddr,
     mut req: Request<Incoming>,
 ) -> Result<
-    Response<crate::api_key::ResponseBody<crate::redact::RedactBody<proxy::ProxyBody>>>,
+    Response<
+        crate::retention::RetentionBody<
+            crate::api_key::ResponseBody<crate::redact::RedactBody<proxy::ProxyBody>>,
+        >,
+    >,
     Infallible,
 > {
+    req.extensions_mut().insert(ClientIp(peer.ip()));
     let start = Instant::now();
     let rt = state.current();
     let picked = rt.router.pick(req.uri().path(), req.headers()).cloned();

@@ -1,6 +1,8 @@
 //! Forwarding to upstreams: routing, the pooled hyper-util client with rustls, hop-by-hop
 //! headers, timeouts, and provider-shaped 502/504 when the upstream fails.
 
+use crate::policy::Class;
+use crate::telemetry::{Exchange, event, stamp_for};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -243,6 +245,10 @@ async fn forward(
             );
         }
     };
+    let exchange = req.extensions().get::<Exchange>().cloned();
+    if let Some(x) = &exchange {
+        x.set_upstream(&up.name);
+    }
     let (mut parts, body) = req.into_parts();
     let uri = match up.uri(parts.uri.path_and_query()) {
         Ok(u) => u,
@@ -288,7 +294,14 @@ async fn forward(
                 "protocol"
             };
             metrics.upstream_error(&up.name, kind);
-            tracing::warn!(upstream = %up.name, kind, "upstream request failed");
+            event!(
+                WARN,
+                "veilgate::ops",
+                &stamp_for(exchange.as_ref(), Class::Usage),
+                "upstream request failed",
+                veilgate.upstream = %up.name,
+                kind,
+            );
             return fail(
                 up.provider,
                 ErrorKind::Upstream,
@@ -298,7 +311,13 @@ async fn forward(
         }
         Err(_) => {
             metrics.upstream_error(&up.name, "timeout");
-            tracing::warn!(upstream = %up.name, "upstream response timed out");
+            event!(
+                WARN,
+                "veilgate::ops",
+                &stamp_for(exchange.as_ref(), Class::Usage),
+                "upstream response timed out",
+                veilgate.upstream = %up.name,
+            );
             return fail(
                 up.provider,
                 ErrorKind::Timeout,
