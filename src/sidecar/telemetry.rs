@@ -123,7 +123,7 @@ pub fn init(level: Level) -> Result<Guard, String> {
     #[cfg(not(feature = "otel"))]
     let logs_to_otlp = false;
     #[cfg(not(feature = "otel"))]
-    if configured_endpoint().is_some() {
+    if configured_endpoint().is_some() && !sdk_disabled() {
         eprintln!("veilgate: built without the `otel` feature: OTEL_* variables are ignored");
     }
 
@@ -464,5 +464,32 @@ mod otlp {
                 }
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_pass_metric_events_and_other_crates_do_not() {
+        let f = record_filter(Level::WARN);
+        // Records stay on at info whatever the level...
+        for t in RECORD_TARGETS {
+            assert!(f.would_enable(t, &Level::INFO), "{t}");
+            assert!(!f.would_enable(t, &Level::DEBUG), "{t}");
+        }
+        // ...operational messages follow it...
+        assert!(f.would_enable("veilgate::ops", &Level::WARN));
+        assert!(!f.would_enable("veilgate::ops", &Level::INFO));
+        // ...metric events and other crates never go out as records.
+        assert!(!f.would_enable(METRICS_TARGET, &Level::ERROR));
+        assert!(!f.would_enable("hyper::proto::h1", &Level::ERROR));
+        assert!(!f.would_enable("opentelemetry_sdk", &Level::ERROR));
+
+        let f = record_filter(Level::DEBUG);
+        assert!(f.would_enable("veilgate::ops", &Level::DEBUG));
+        assert!(f.would_enable("veilgate::access", &Level::DEBUG));
+        assert!(!f.would_enable(METRICS_TARGET, &Level::INFO));
     }
 }
