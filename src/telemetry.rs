@@ -109,18 +109,21 @@ pub fn truncate_ip(ip: IpAddr) -> String {
 /// `event!(INFO, "veilgate::security", &stamp, "message", code = "x")`.
 macro_rules! event {
     ($level:ident, $target:literal, $stamp:expr, $msg:literal, $($fields:tt)*) => {{
-        let stamp: &$crate::telemetry::Stamp = $stamp;
-        tracing::event!(
-            target: $target,
-            tracing::Level::$level,
-            {
-                retention.class = stamp.class.as_str(),
-                retention.days = stamp.days,
-                retention.expires_at = %stamp.expires_at,
-                $($fields)*
-            },
-            $msg
-        )
+        // The stamp (a clock read and a formatted date) only for records someone wants.
+        if tracing::enabled!(target: $target, tracing::Level::$level) {
+            let stamp: &$crate::telemetry::Stamp = $stamp;
+            tracing::event!(
+                target: $target,
+                tracing::Level::$level,
+                {
+                    retention.class = stamp.class.as_str(),
+                    retention.days = stamp.days,
+                    retention.expires_at = %stamp.expires_at,
+                    $($fields)*
+                },
+                $msg
+            )
+        }
     }};
 }
 pub(crate) use event;

@@ -211,6 +211,23 @@ async fn anthropic_version_header_picks_the_anthropic_key_header() {
 }
 
 #[tokio::test]
+async fn azure_style_upstreams_get_the_key_in_api_key() {
+    let (client_key, _) = api_key::mint().unwrap();
+    let bearer = format!("Bearer {client_key}");
+    let req = request(
+        "/openai/deployments/gpt-4o/chat/completions",
+        &[("authorization", &bearer)],
+    );
+    let layer = gateway(&client_key).provider_key_header(http::HeaderName::from_static("api-key"));
+    let (status, _, seen) = send(layer, req).await;
+    assert_eq!(status, StatusCode::OK);
+    let seen = seen.unwrap();
+    assert_eq!(seen.headers["api-key"], PROVIDER_KEY);
+    assert!(seen.headers["api-key"].is_sensitive());
+    assert!(!seen.headers.contains_key("authorization"));
+}
+
+#[tokio::test]
 async fn host_tenant_is_kept() {
     let (client_key, _) = api_key::mint().unwrap();
     let mut req = request("/v1/chat/completions", &[("x-api-key", &client_key)]);

@@ -476,6 +476,32 @@ tenant = "acme"
     let bearer = format!("Bearer {client_key}");
     let (s, _, body) = post(url, &chat("hi"), &[("authorization", bearer.as_str())]).await;
     assert_eq!(s, 200, "{body}");
+    // An Azure-style upstream takes the key in `api-key`.
+    let azure = echo().await;
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[[upstream]]\nname = \"azure\"\nbase_url = \"{}/openai\"\napi_key_file = {:?}\napi_key_header = \"api-key\"\n",
+        azure.url(),
+        key_file.display().to_string()
+    );
+    let (az, _) = sidecar("azure", &config).await;
+    let (s, _, body) = post(
+        format!(
+            "http://{}/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+            az.addr
+        ),
+        &chat("hi"),
+        &[("api-key", "client-side-key")],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let seen = &azure.requests()[0];
+    assert_eq!(seen.headers["api-key"], "sk-upstream-real-key-123");
+    assert!(!seen.headers.contains_key("authorization"));
+    assert_eq!(
+        seen.path,
+        "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+    );
+    az.shutdown().await;
     let seen = &mock.requests()[0];
     assert_eq!(
         seen.headers["authorization"],

@@ -20,6 +20,7 @@ pub(crate) struct Config {
     pub gateway: Option<Vec<Accepted>>,
     pub provider_key: Option<ProviderKey>,
     pub provider: Option<Provider>,
+    pub provider_key_header: Option<http::HeaderName>,
     /// Key id -> tenant (step 3 of the resolution order).
     pub key_tenants: std::collections::HashMap<String, Tenant>,
     /// A request header naming the tenant, trusted only when configured (step 4).
@@ -44,6 +45,7 @@ impl ApiKeyLayer {
                 gateway: None,
                 provider_key: None,
                 provider: None,
+                provider_key_header: None,
                 key_tenants: Default::default(),
                 tenant_header: None,
                 default_tenant: None,
@@ -101,6 +103,14 @@ impl ApiKeyLayer {
     /// The tenant of requests nothing else assigns one to.
     pub fn default_tenant(self, tenant: &str) -> Self {
         self.map(|c| c.default_tenant = Some(Tenant::from(tenant)))
+    }
+
+    /// Injects the provider key in this header instead of the provider's usual one
+    /// (`Authorization: Bearer` for OpenAI-style APIs, `x-api-key` for Anthropic): e.g.
+    /// `api-key` for Azure OpenAI. The value is the bare key, or `Bearer <key>` when the
+    /// header is `authorization`.
+    pub fn provider_key_header(self, name: http::HeaderName) -> Self {
+        self.map(|c| c.provider_key_header = Some(name))
     }
 
     /// Treat every request as this provider's (error shape, header the provider key goes

@@ -139,10 +139,13 @@ fn check<B>(config: &Config, req: &mut Request<B>) -> Result<(), Refused> {
             headers.remove(name);
         }
         if let Some(pk) = &config.provider_key {
-            let (name, value) = match provider {
-                Provider::Anthropic => (HeaderName::from_static("x-api-key"), pk.header_value("")),
-                Provider::OpenAi | Provider::Generic => (AUTHORIZATION, pk.header_value("Bearer ")),
+            let name = match (&config.provider_key_header, provider) {
+                (Some(h), _) => h.clone(),
+                (None, Provider::Anthropic) => HeaderName::from_static("x-api-key"),
+                (None, Provider::OpenAi | Provider::Generic) => AUTHORIZATION,
             };
+            let prefix = if name == AUTHORIZATION { "Bearer " } else { "" };
+            let value = pk.header_value(prefix);
             headers.insert(name, value);
         }
     }

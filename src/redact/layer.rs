@@ -131,17 +131,59 @@ impl<S> Layer<S> for RedactLayer {
     }
 }
 
-/// The composed privacy stack. Today it is the redact layer; the key, retention and
-/// training layers join it as they land, so a stack built on `PrivacyLayer` picks them up.
-#[derive(Debug, Clone, Default)]
+/// The composed privacy stack, in the sidecar's order: retention (records), api_key (key
+/// ids, tenants, gateway keys), redact. One [`Policy`](crate::policy::Policy) feeds the
+/// retention schedule and the per-tenant redaction overrides.
+///
+/// ```
+/// use std::sync::Arc;
+/// use veilgate::api_key::{ApiKeyLayer, Pepper};
+/// use veilgate::policy::{Policy, Schedule};
+/// use veilgate::redact::PrivacyLayer;
+///
+/// let layer = PrivacyLayer::new()
+///     .policy(Arc::new(Policy::new(Schedule::default())))
+///     .api_key(ApiKeyLayer::new(Pepper::new(*b"a pepper from a secret store....")))
+///     .redact(|r| r.body_limit(4 << 20));
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone)]
 pub struct PrivacyLayer {
+    retention: crate::retention::RetentionLayer,
+    api_key: crate::api_key::ApiKeyLayer,
     redact: RedactLayer,
 }
 
+impl Default for PrivacyLayer {
+    fn default() -> Self {
+        PrivacyLayer {
+            retention: Default::default(),
+            // Key ids under a per-process pepper until one is configured.
+            api_key: crate::api_key::ApiKeyLayer::new(crate::api_key::Pepper::new(
+                Key::random_bytes().to_vec(),
+            )),
+            redact: RedactLayer::default(),
+        }
+    }
+}
+
 impl PrivacyLayer {
-    /// The default stack (built-in filters).
+    /// The default stack: built-in filters, default retention schedule, no tenants.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The tenants' policy: retention schedules and redaction overrides.
+    pub fn policy(mut self, policy: Arc<crate::policy::Policy>) -> Self {
+        self.retention = crate::retention::RetentionLayer::new(policy.clone());
+        self.redact = self.redact.policy(policy);
+        self
+    }
+
+    /// The api_key part (pepper, gateway keys, tenant resolution).
+    pub fn api_key(mut self, layer: crate::api_key::ApiKeyLayer) -> Self {
+        self.api_key = layer;
+        self
     }
 
     /// Configures the redact part.
@@ -152,10 +194,11 @@ impl PrivacyLayer {
 }
 
 impl<S> Layer<S> for PrivacyLayer {
-    type Service = Redact<S>;
+    type Service = crate::retention::Retention<crate::api_key::ApiKey<Redact<S>>>;
 
-    fn layer(&self, inner: S) -> Redact<S> {
-        self.redact.layer(inner)
+    fn layer(&self, inner: S) -> Self::Service {
+        self.retention
+            .layer(self.api_key.layer(self.redact.layer(inner)))
     }
 }
 

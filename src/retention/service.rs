@@ -55,8 +55,7 @@ where
         } else if let Some(t) = ext.get::<Tenant>() {
             exchange.set_key(None, Some(t.clone()));
         }
-        let client = ext.get::<ClientIp>().map(|c| truncate_ip(c.0));
-        let path = record_path(req.uri().path());
+        let client = ext.get::<ClientIp>().map(|c| c.0);
         let span = tracing::info_span!(
             target: "veilgate::retention",
             "veilgate.request",
@@ -64,7 +63,7 @@ where
             retention.days = Empty,
             retention.expires_at = Empty,
             http.request.method = %req.method(),
-            url.path = %path,
+            url.path = %record_path(req.uri().path()),
             http.response.status_code = Empty,
             tenant.id = Empty,
             api_key.id = Empty,
@@ -74,7 +73,7 @@ where
         let pending = Pending {
             start: Instant::now(),
             method: req.method().clone(),
-            path,
+            uri: req.uri().clone(),
             client,
             status: None,
             exchange: exchange.clone(),
@@ -144,8 +143,8 @@ where
 pub(crate) struct Pending {
     start: Instant,
     method: http::Method,
-    path: String,
-    client: Option<String>,
+    uri: http::Uri,
+    client: Option<std::net::IpAddr>,
     status: Option<u16>,
     exchange: Exchange,
     span: tracing::Span,
@@ -156,6 +155,17 @@ impl Pending {
     /// for `usage`, and the metric events. `outcome`: `complete`, `cancelled` (the client
     /// went away first) or `error`.
     pub(crate) fn write(self, outcome: &'static str, usage: Option<&TokenUsage>) {
+        use tracing::Level;
+        let wanted = !self.span.is_disabled()
+            || tracing::enabled!(target: "veilgate::access", Level::INFO)
+            || tracing::enabled!(target: "veilgate::security", Level::INFO)
+            || tracing::enabled!(target: "veilgate::billing", Level::INFO)
+            || tracing::enabled!(target: "veilgate::metrics", Level::INFO);
+        if !wanted {
+            return;
+        }
+        let path = record_path(self.uri.path());
+        let client = self.client.map(truncate_ip);
         let state = self.exchange.state().clone();
         let schedule = self.exchange.tenant_policy().schedule;
         let tenant = state.tenant.as_ref().map(Tenant::as_str);
@@ -183,11 +193,11 @@ impl Pending {
             &access,
             "access",
             http.request.method = %self.method,
-            url.path = %self.path,
+            url.path = %path,
             http.response.status_code = status,
             duration_ms = latency * 1000.0,
             outcome,
-            client.address = self.client.as_deref(),
+            client.address = client.as_deref(),
             tenant.id = tenant,
             api_key.id = key,
             veilgate.upstream = upstream,
@@ -217,7 +227,7 @@ impl Pending {
                 "veilgate::security",
                 &security,
                 "values detected",
-                url.path = %self.path,
+                url.path = %path,
                 tenant.id = tenant,
                 api_key.id = key,
                 detections = %detections,
@@ -248,7 +258,7 @@ impl Pending {
                 tenant.id = tenant,
                 api_key.id = key,
                 veilgate.upstream = upstream,
-                url.path = %self.path,
+                url.path = %path,
                 usage.input_tokens = u.input,
                 usage.output_tokens = u.output,
                 usage.total_tokens = u.total(),

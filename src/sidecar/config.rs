@@ -122,6 +122,12 @@ pub struct UpstreamConfig {
     /// ...or this file (wins).
     #[serde(default)]
     pub api_key_file: Option<PathBuf>,
+    /// The header that carries the injected key: `authorization` (`Bearer ...`),
+    /// `x-api-key` or `api-key` (Azure OpenAI). Unset: `x-api-key` for Anthropic,
+    /// `api-key` for `*.openai.azure.com` and `*.cognitiveservices.azure.com`, else
+    /// `authorization`.
+    #[serde(default)]
+    pub api_key_header: Option<String>,
 }
 
 /// `openai` | `anthropic` | `generic`.
@@ -349,6 +355,15 @@ impl Config {
                         &u.base_url,
                         "upstream.base_url",
                         format!("{:?} is not an http:// or https:// URL", u.base_url),
+                    ));
+                }
+            }
+            if let Some(h) = &u.api_key_header {
+                if !["authorization", "x-api-key", "api-key"].contains(&h.as_str()) {
+                    return Err(err(
+                        "api_key_header",
+                        "upstream.api_key_header",
+                        format!("{h:?}: expected authorization, x-api-key or api-key"),
                     ));
                 }
             }

@@ -45,8 +45,10 @@ pub struct Upstream {
     client: HttpsClient,
     response_timeout: Duration,
     idle_timeout: Duration,
-    /// The provider key injected into every request to this upstream.
+    /// The provider key injected into every request to this upstream...
     api_key: Option<crate::api_key::ProviderKey>,
+    /// ...in this header (`Bearer ` prefixed for `authorization`).
+    key_header: http::HeaderName,
 }
 
 impl Upstream {
@@ -103,10 +105,23 @@ impl Upstream {
             }
             (None, None) => None,
         };
+        let provider: Provider = cfg.provider.into();
+        let host = authority.host();
+        let key_header = match cfg.api_key_header.as_deref() {
+            Some(h) => http::HeaderName::from_bytes(h.as_bytes()).map_err(|e| e.to_string())?,
+            None if provider == Provider::Anthropic => http::HeaderName::from_static("x-api-key"),
+            None if host.ends_with(".openai.azure.com")
+                || host.ends_with(".cognitiveservices.azure.com") =>
+            {
+                http::HeaderName::from_static("api-key")
+            }
+            None => header::AUTHORIZATION,
+        };
         Ok(Upstream {
             api_key,
+            key_header,
             name: cfg.name.as_str().into(),
-            provider: cfg.provider.into(),
+            provider,
             trains_on_data: cfg.trains_on_data,
             region: cfg.region.as_deref().map(Into::into),
             scheme,
@@ -273,12 +288,14 @@ async fn forward(
         for h in ["authorization", "x-api-key", "api-key"] {
             parts.headers.remove(h);
         }
-        match up.provider {
-            Provider::Anthropic => parts.headers.insert("x-api-key", k.header_value("")),
-            _ => parts
-                .headers
-                .insert(header::AUTHORIZATION, k.header_value("Bearer ")),
+        let prefix = if up.key_header == header::AUTHORIZATION {
+            "Bearer "
+        } else {
+            ""
         };
+        parts
+            .headers
+            .insert(up.key_header.clone(), k.header_value(prefix));
     }
     // HTTP/2 to the client must not leak into HTTP/1.1 upstream requests: let the
     // connector negotiate.
