@@ -630,3 +630,45 @@ async fn otel_sdk_disabled_exports_nothing() {
     assert!(lines.iter().any(|v| v["target"] == "veilgate::access"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_alone_still_come_out() {
+    // Only a metrics endpoint, logs turned off: no span or log layer wants the exchange's
+    // records, the metric events must still be emitted and exported.
+    let otlp = OtlpReceiver::start().await;
+    let mock = MockUpstream::replying(sse_with_usage()).await;
+    let dir = temp_dir("metrics-only");
+    let cfg = config(&dir, &mock.url());
+    let sc = Sidecar::spawn(
+        &cfg,
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                format!("{}/v1/metrics", otlp.endpoint()),
+            ),
+            ("OTEL_LOGS_EXPORTER", "none".into()),
+        ],
+    );
+    exercise(&sc, &mock).await;
+    let (stdout, _) = sc.terminate().await;
+    assert!(stdout.is_empty(), "logs are off: {stdout:?}");
+    let records = otlp.records();
+    assert!(
+        records.iter().all(|r| r.kind == Kind::Metric),
+        "{records:?}"
+    );
+    for name in [
+        "veilgate.requests",
+        "veilgate.detections",
+        "veilgate.tokens",
+    ] {
+        assert!(
+            records.iter().any(|r| r.name == name),
+            "no {name}: {records:?}"
+        );
+    }
+    for r in &records {
+        check_record(r);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -319,11 +319,20 @@ mod otlp {
                 );
             }
             if let Some(mp) = &self.metrics {
+                let metrics = || Targets::new().with_target(METRICS_TARGET, Level::TRACE);
                 layers.push(
                     tracing_opentelemetry::MetricsLayer::new(mp.clone())
-                        .with_filter(
-                            Targets::new().with_target(METRICS_TARGET, tracing::Level::TRACE),
-                        )
+                        .with_filter(metrics())
+                        .boxed(),
+                );
+                // The metrics layer itself only answers for callsites with metric fields,
+                // and the library asks `tracing::enabled!(target: "veilgate::metrics", ..)`
+                // before it computes an exchange's records: with metrics the only signal,
+                // this layer says yes for the target explicitly, whatever the nesting of
+                // per-layer filters above makes of it (tested: metrics_alone_still_come_out).
+                layers.push(
+                    tracing_subscriber::layer::Identity::new()
+                        .with_filter(metrics())
                         .boxed(),
                 );
             }
