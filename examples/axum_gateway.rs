@@ -1,6 +1,9 @@
-//! An Axum gateway that proxies `/v1/*` to an AI provider through the redact layer:
-//! PII and secrets leave the prompt before it reaches the provider, and pseudonyms are
-//! restored in the answer, streamed (SSE) answers included.
+//! An Axum gateway that proxies `/v1/*` to an AI provider through veilgate's privacy stack
+//! (`PrivacyLayer`: retention records, API-key ids, redaction): PII and secrets leave the
+//! prompt before it reaches the provider, and pseudonyms are restored in the answer,
+//! streamed (SSE) answers included. A small auth middleware of the host application names
+//! the tenant (here from an `x-demo-tenant` header: stand-in for a real login) and the
+//! client address, which veilgate records only truncated to /24 or /48.
 //!
 //! ```sh
 //! UPSTREAM=http://127.0.0.1:8080 LISTEN=127.0.0.1:3000 cargo run --example axum_gateway
@@ -14,23 +17,30 @@
 //! - `LISTEN`: the address to bind (default `127.0.0.1:3000`; port 0 picks a free port).
 //!   The first line on stdout is `listening on ADDR`.
 //!
-//! The redact layer goes on the whole router with `Router::layer`: its error type is the
-//! inner service's (`Infallible` for a router), so no `HandleErrorLayer` is needed; bad
-//! input is answered by the layer itself with a provider-shaped error.
+//! The stack goes on the whole router with `Router::layer`: its error type is the inner
+//! service's (`Infallible` for a router), so no `HandleErrorLayer` is needed; bad input is
+//! answered by the layer itself with a provider-shaped error. Records go to `tracing`;
+//! this example installs no subscriber (the sidecar binary shows one way to export them).
 
 use std::io::Write;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Uri, Version, header};
+use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::any;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use veilgate::api_key::Tenant;
+use veilgate::policy::{Policy, Schedule, TenantConfig};
 use veilgate::provider::{ErrorKind, Provider, error_response};
-use veilgate::redact::{RedactLayer, strip_hop_by_hop};
+use veilgate::redact::{PrivacyLayer, strip_hop_by_hop};
+use veilgate::retention::ClientIp;
 
 #[derive(Clone)]
 struct Upstream {
@@ -52,16 +62,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/v1/{*rest}", any(proxy))
         .with_state(upstream)
-        // Every request and answer of the router goes through the redact layer. Build it
+        // Every request and answer of the router goes through the privacy stack. Build it
         // once: the filters compile here, not per request.
-        .layer(RedactLayer::new());
+        .layer(PrivacyLayer::new().policy(Arc::new(policy())))
+        // Layers added later run first: the host's auth names the tenant before veilgate.
+        .layer(middleware::from_fn(host_auth));
 
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     // Tests (and scripts) read the bound address from the first line.
     println!("listening on {}", listener.local_addr()?);
     std::io::stdout().flush()?;
-    axum::serve(listener, app).await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
+}
+
+/// The tenants' policy: a year of usage records by default; the demo tenant `acme` has
+/// e-mail addresses hashed instead of pseudonymized and keeps usage records 90 days.
+fn policy() -> Policy {
+    let acme: TenantConfig = toml::from_str(
+        r#"
+        actions = { EMAIL = "hash" }
+        retention = { usage = 90 }
+        "#,
+    )
+    .expect("a valid tenant table");
+    Policy::new(Schedule::default()).tenant("acme", acme)
+}
+
+/// The host application's own auth, reduced to a header for the demo: it puts the tenant
+/// and the client address into the request extensions, where veilgate finds them.
+async fn host_auth(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let tenant = req
+        .headers()
+        .get("x-demo-tenant")
+        .and_then(|v| v.to_str().ok())
+        .map(|t| Tenant::new(t.trim()));
+    req.headers_mut().remove("x-demo-tenant");
+    if let Some(t) = tenant {
+        req.extensions_mut().insert(t);
+    }
+    req.extensions_mut().insert(ClientIp(peer.ip()));
+    next.run(req).await
 }
 
 /// Forwards the (already redacted) request and streams the answer back as it arrives: the

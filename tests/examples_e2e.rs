@@ -381,6 +381,35 @@ async fn json_answer_over_http2() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_host_tenant_gets_its_policy() {
+    let mock = MockUpstream::start(|_| {
+        Reply::json(
+            200,
+            json!({"id":"c","object":"chat.completion","choices":[]}).to_string(),
+        )
+    })
+    .await;
+    let gw = spawn_gateway("axum_gateway", &mock.url()).await;
+    let body = json!({"model":"gpt-4o","messages":[{"role":"user","content":seeded_prompt()}]})
+        .to_string();
+    let url = gw.url("/v1/chat/completions");
+    for tenant in [Some("acme"), None] {
+        let headers: Vec<(&str, &str)> = tenant.map(|t| ("x-demo-tenant", t)).into_iter().collect();
+        let (status, _, resp) = send(&client(false), &url, &headers, &body).await;
+        assert_eq!(status, 200, "{}", read_all(resp).await);
+    }
+    let reqs = mock.requests();
+    assert_clean_upstream(&gw, &reqs);
+    let (acme, default) = (reqs[0].body_str(), reqs[1].body_str());
+    assert!(
+        acme.contains("[EMAIL:") && !acme.contains("<EMAIL_"),
+        "the host-named tenant's action (hash): {acme}"
+    );
+    assert!(default.contains("<EMAIL_"), "the default action: {default}");
+    assert!(reqs[0].headers.get("x-demo-tenant").is_none());
+}
+
 async fn chat_stream(name: &'static str) {
     let gate = Gate::new(Duration::from_secs(60));
     let g = gate.clone();

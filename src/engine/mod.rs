@@ -603,7 +603,7 @@ impl Engine {
                 return Verdict::Reject;
             }
         }
-        if !f.context.is_empty() && f.context_required && !has_context(text, start, f) {
+        if !f.context.is_empty() && f.context_required && !has_context(text, vs, f) {
             return Verdict::Reject;
         }
         if self.allow.allows(&f.entity, value) {
@@ -730,6 +730,8 @@ enum Verdict {
 }
 
 /// True if one of the filter's context words occurs in the window before `start`.
+/// The window ends where the value starts, so a context word the pattern itself matched
+/// before the value (`Call 4155552671`) counts.
 /// A context word counts only at the start of a word: not inside another word and not
 /// inside a replacement marker (`[PHONE]`, `<US_SSN_7QK2M4>`), so that redacting a text
 /// twice gives the same result as redacting it once.

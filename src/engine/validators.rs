@@ -48,6 +48,10 @@ pub enum Validator {
     Ipv6,
     Mac,
     Phone,
+    /// A phone number under a phone label or column: what `phone` accepts, or any
+    /// phone-shaped run of 6-15 digits (the label is the evidence; numbers people type
+    /// there do not always follow a numbering plan).
+    PhoneLabelled,
     Email,
     EmailObfuscated,
     Date,
@@ -102,6 +106,7 @@ impl Validator {
             "ipv6" => Validator::Ipv6,
             "mac" => Validator::Mac,
             "phone" => Validator::Phone,
+            "phone_labelled" => Validator::PhoneLabelled,
             "email" => Validator::Email,
             "email_obfuscated" => Validator::EmailObfuscated,
             "date" => Validator::Date,
@@ -121,7 +126,7 @@ impl Validator {
             "secret" => Validator::Secret,
             other => {
                 return Err(format!(
-                    "unknown validator `{other}` (known: luhn, iban, us_ssn, ipv4, ipv6, mac, phone, \
+                    "unknown validator `{other}` (known: luhn, iban, us_ssn, ipv4, ipv6, mac, phone, phone_labelled, \
                      email, email_obfuscated, date, jwt, entropy(<min>), not_placeholder, password, password_strict, \
                      aws_access_key, dni, bsn, nino, de_tax_id, nir, codice_fiscale, address, pem, secret)"
                 ));
@@ -139,6 +144,7 @@ impl Validator {
             Validator::Ipv6 => check_ipv6(value),
             Validator::Mac => check_mac(value),
             Validator::Phone => check_phone(value),
+            Validator::PhoneLabelled => check_phone(value) || check_phone_labelled(value),
             Validator::Email => check_email(value),
             Validator::EmailObfuscated => check_email_obfuscated(value),
             Validator::Date => check_date(value),
@@ -898,7 +904,14 @@ fn check_phone(value: &str) -> bool {
             } else {
                 &all[..]
             };
-            if inner != "0" && known_calling_code(d) && international(d) && shape.groups.len() > 2 {
+            // "(+358) 279739829": a plus sign says it; without one, two groups are
+            // enough for a 3-digit code, which no area code is confused with.
+            let marked = v[1..].starts_with('+') || inner.len() == 3;
+            if inner != "0"
+                && known_calling_code(d)
+                && international(d)
+                && (shape.groups.len() > 2 || marked && shape.groups.len() == 2)
+            {
                 return true;
             }
         }
@@ -910,6 +923,21 @@ fn check_phone(value: &str) -> bool {
         return false;
     }
     national(&shape.groups, &all)
+}
+
+fn check_phone_labelled(value: &str) -> bool {
+    let v = strip_extension(value.trim());
+    let Some(shape) = phone_shape(v) else {
+        return false;
+    };
+    let all: Vec<u8> = shape.groups.concat();
+    // Decimals and amounts: "1.250,00", "3.5".
+    let amount = shape.groups.len() == 2 && v.contains(['.', ',']) && !v.contains(' ');
+    (6..=15).contains(&all.len())
+        && !all_same(&all)
+        && !is_sequential(&all)
+        && !amount
+        && !looks_like_date_or_version(v, &shape.groups)
 }
 
 /// The number starts with a calling code of the table (not just any 1-3 digits).
@@ -940,8 +968,9 @@ fn international(d: &[u8]) -> bool {
                 return nsn.len() == 10 && !all_same(nsn);
             }
             if nsn.first() == Some(&0) && cc != "39" {
-                // "+49 030 ..." is a common mistake for "+49 (0)30 ...".
-                return fits(&nsn[1..]);
+                // "+49 030 ..." is a common mistake for "+49 (0)30 ..."; a number of the
+                // country's length that starts with 0 is still written as a phone number.
+                return fits(&nsn[1..]) || fits(nsn);
             }
             return fits(nsn);
         }
@@ -2382,6 +2411,29 @@ mod tests {
 
     #[test]
     fn phones() {
+        let l = v("phone_labelled");
+        for ok in [
+            "0072613018",
+            "0017 558953",
+            "(003)-1727941",
+            "+31(0)004-574337",
+            "08-43 49 88",
+            "+1 415 555 2671",
+        ] {
+            assert!(l.check(ok), "{ok}");
+        }
+        for bad in [
+            "12345",
+            "2024-03-15",
+            "1.2.3",
+            "0000000000",
+            "123456789",
+            "3.14",
+            "12.03.1961",
+            "abc",
+        ] {
+            assert!(!l.check(bad), "{bad}");
+        }
         let p = v("phone");
         for ok in [
             "+4915112345678",
