@@ -64,11 +64,11 @@ fn seeded() -> Vec<&'static str> {
 fn leaks(text: &[u8]) -> Vec<&'static str> {
     seeded()
         .into_iter()
-        .filter(|s| memchr_find(text, s.as_bytes()))
+        .filter(|s| contains_bytes(text, s.as_bytes()))
         .collect()
 }
 
-fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
+fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
