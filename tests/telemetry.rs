@@ -588,6 +588,7 @@ async fn a_per_signal_endpoint_exports_that_signal_and_logs_stay_on_stdout() {
                 format!("{}/v1/traces", otlp.endpoint()),
             ),
             ("OTEL_SERVICE_NAME", "veilgate-edge".into()),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip".into()),
             (
                 "OTEL_RESOURCE_ATTRIBUTES",
                 "deployment.environment=test".into(),
@@ -599,6 +600,13 @@ async fn a_per_signal_endpoint_exports_that_signal_and_logs_stay_on_stdout() {
     let records = otlp.records();
     assert!(records.iter().any(|r| r.kind == Kind::Span), "{records:?}");
     assert!(records.iter().all(|r| r.kind == Kind::Span), "{records:?}");
+    assert!(
+        otlp.payloads().iter().all(|p| p.gzip),
+        "compression honoured"
+    );
+    for p in otlp.payloads() {
+        assert!(leaks(&p.body).is_empty());
+    }
     for r in &records {
         let what = format!("{r:?}");
         check_retention(&what, |k| r.attr(k).map(str::to_owned), false);

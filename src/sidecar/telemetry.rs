@@ -7,7 +7,7 @@
 //!   through the appender bridge, and `veilgate::metrics` events as OpenTelemetry
 //!   metrics, all over HTTP/protobuf. The SDK reads the other variables itself
 //!   (`OTEL_SERVICE_NAME`, default `veilgate`; `OTEL_RESOURCE_ATTRIBUTES`;
-//!   `OTEL_EXPORTER_OTLP_HEADERS`; `OTEL_BSP_*`, `OTEL_BLRP_*`,
+//!   `OTEL_EXPORTER_OTLP_HEADERS`; `..._COMPRESSION=gzip`; `OTEL_BSP_*`, `OTEL_BLRP_*`,
 //!   `OTEL_METRIC_EXPORT_INTERVAL`; `OTEL_TRACES_SAMPLER`); the HTTP client here honours
 //!   `OTEL_EXPORTER_OTLP[_SIGNAL]_TIMEOUT` and `..._CERTIFICATE`. `OTEL_SDK_DISABLED=true`
 //!   turns OTLP off; `OTEL_{TRACES,LOGS,METRICS}_EXPORTER=none` turns one signal off.

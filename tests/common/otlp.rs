@@ -68,6 +68,9 @@ pub struct Payload {
     /// `/v1/traces`, `/v1/logs` or `/v1/metrics`.
     pub path: String,
     pub content_type: String,
+    /// Whether it came gzip-compressed.
+    pub gzip: bool,
+    /// The protobuf bytes (decompressed).
     pub body: Bytes,
 }
 
@@ -172,6 +175,10 @@ async fn serve(req: Request<Incoming>, received: &Mutex<Received>) -> Response<F
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
+    let gzip = parts
+        .headers
+        .get(http::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes() == b"gzip");
     let refuse = |status: StatusCode, why: String| {
         received.lock().unwrap().errors.push(why);
         Response::builder()
@@ -191,6 +198,18 @@ async fn serve(req: Request<Incoming>, received: &Mutex<Received>) -> Response<F
             format!("{path}: content-type {content_type:?}"),
         );
     }
+    // `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`: decompressed first (leak checks need the
+    // plain bytes).
+    let body = if gzip {
+        use std::io::Read as _;
+        let mut out = Vec::new();
+        if let Err(e) = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out) {
+            return refuse(StatusCode::BAD_REQUEST, format!("{path}: gzip: {e}"));
+        }
+        Bytes::from(out)
+    } else {
+        body
+    };
     let records = match path.as_str() {
         "/v1/traces" => ExportTraceServiceRequest::decode(body.clone()).map(traces),
         "/v1/logs" => ExportLogsServiceRequest::decode(body.clone()).map(logs),
@@ -206,6 +225,7 @@ async fn serve(req: Request<Incoming>, received: &Mutex<Received>) -> Response<F
         r.payloads.push(Payload {
             path,
             content_type,
+            gzip,
             body,
         });
         r.records.extend(records);
