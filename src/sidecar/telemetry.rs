@@ -338,23 +338,26 @@ mod otlp {
             }
         }
 
-        /// Flushes and shuts down every provider, then the export runtime.
+        /// Flushes and shuts down every provider, then the export runtime. The three
+        /// flush at once: a collector that does not answer costs one export timeout, not
+        /// three, before the process exits.
         pub(super) fn shutdown(self) {
-            if let Some(tp) = self.traces {
-                if let Err(e) = tp.shutdown() {
-                    eprintln!("veilgate: flushing traces: {e}");
+            let report = |signal: &str, r: opentelemetry_sdk::error::OTelSdkResult| {
+                if let Err(e) = r {
+                    eprintln!("veilgate: flushing {signal}: {e}");
                 }
-            }
-            if let Some(lp) = self.logs {
-                if let Err(e) = lp.shutdown() {
-                    eprintln!("veilgate: flushing logs: {e}");
+            };
+            std::thread::scope(|s| {
+                if let Some(tp) = &self.traces {
+                    s.spawn(move || report("traces", tp.shutdown()));
                 }
-            }
-            if let Some(mp) = self.metrics {
-                if let Err(e) = mp.shutdown() {
-                    eprintln!("veilgate: flushing metrics: {e}");
+                if let Some(lp) = &self.logs {
+                    s.spawn(move || report("logs", lp.shutdown()));
                 }
-            }
+                if let Some(mp) = &self.metrics {
+                    s.spawn(move || report("metrics", mp.shutdown()));
+                }
+            });
             self.runtime.shutdown_background();
         }
     }
