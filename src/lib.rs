@@ -36,3 +36,5 @@ pub mod retention;
 pub mod sidecar;
 #[cfg(feature = "redact")]
 pub mod telemetry;
+#[cfg(feature = "redact")]
+pub mod training;

@@ -42,23 +42,28 @@ pub enum Class {
     Billing,
     /// Request and response bodies: never written by veilgate (0 days).
     Content,
+    /// Redacted request/response pairs of opted-in tenants, written by the training
+    /// capture sink (see [`crate::training`]); 0 days turns capture off.
+    Training,
 }
 
 impl Class {
-    pub const ALL: [Class; 4] = [
+    pub const ALL: [Class; 5] = [
         Class::Usage,
         Class::Security,
         Class::Billing,
         Class::Content,
+        Class::Training,
     ];
 
-    /// `usage`, `security`, `billing`, `content`.
+    /// `usage`, `security`, `billing`, `content`, `training`.
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Usage => "usage",
             Class::Security => "security",
             Class::Billing => "billing",
             Class::Content => "content",
+            Class::Training => "training",
         }
     }
 }
@@ -70,7 +75,8 @@ impl fmt::Display for Class {
 }
 
 /// Days each class is kept. Defaults: usage 365, security 365, billing 2,555 (7 years),
-/// content 0.
+/// content 0, training 365 (captured, already-redacted pairs of opted-in tenants only;
+/// 0 turns the capture off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Schedule {
@@ -78,6 +84,7 @@ pub struct Schedule {
     pub security: u32,
     pub billing: u32,
     pub content: u32,
+    pub training: u32,
 }
 
 impl Default for Schedule {
@@ -87,6 +94,7 @@ impl Default for Schedule {
             security: 365,
             billing: 2555,
             content: 0,
+            training: 365,
         }
     }
 }
@@ -99,6 +107,7 @@ impl Schedule {
             Class::Security => self.security,
             Class::Billing => self.billing,
             Class::Content => self.content,
+            Class::Training => self.training,
         }
     }
 
@@ -108,6 +117,7 @@ impl Schedule {
         self.security = o.security.unwrap_or(self.security);
         self.billing = o.billing.unwrap_or(self.billing);
         self.content = o.content.unwrap_or(self.content);
+        self.training = o.training.unwrap_or(self.training);
         self
     }
 }
@@ -120,6 +130,7 @@ pub struct ScheduleOverride {
     pub security: Option<u32>,
     pub billing: Option<u32>,
     pub content: Option<u32>,
+    pub training: Option<u32>,
 }
 
 /// Whether a tenant's traffic may be used to train models. Opt-out unless the tenant

@@ -4,7 +4,7 @@
 //!
 //! | field | value |
 //! | --- | --- |
-//! | `retention.class` | `usage`, `security` or `billing` (`content` is never written) |
+//! | `retention.class` | `usage`, `security` or `billing` (`content` is never written; `training` marks the lines of the training capture sink, not log records) |
 //! | `retention.days` | days the record may be kept, from the tenant's [`Schedule`] |
 //! | `retention.expires_at` | RFC 3339 UTC instant the record must be gone by (metric events: the day, `2027-11-22`, so series stay few) |
 //!

@@ -111,7 +111,7 @@ fn example_and_builtin_configs_are_valid() {
         "/examples/veilgate.toml"
     )))
     .expect("examples/veilgate.toml is valid");
-    assert_eq!(c.upstreams.len(), 2);
+    assert_eq!(c.upstreams.len(), 4);
     let b = Config::builtin();
     assert_eq!(b.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(

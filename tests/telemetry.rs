@@ -39,7 +39,12 @@ const PROVIDER_KEY: &str = "sk-proj-PROVIDERkey0Jd93KsQz7Tm2Wq5";
 const PROVIDER_KEY_ENV: &str = "VEILGATE_TELEMETRY_TEST_PROVIDER_KEY";
 
 /// Days per class in the test's `[retention]` (none of them a default).
-const DAYS: [(&str, u64); 3] = [("usage", 400), ("security", 200), ("billing", 3000)];
+const DAYS: [(&str, u64); 4] = [
+    ("usage", 400),
+    ("security", 200),
+    ("billing", 3000),
+    ("training", 100),
+];
 
 /// Every value that must never leave the process, with distinctive parts of them.
 fn seeded() -> Vec<&'static str> {
@@ -123,6 +128,7 @@ name = "acme-test"
 usage = {usage}
 security = {security}
 billing = {billing}
+training = {training}
 
 [redact]
 key_env = "VEILGATE_TELEMETRY_TEST_KEY_UNSET"
@@ -130,6 +136,7 @@ key_env = "VEILGATE_TELEMETRY_TEST_KEY_UNSET"
         usage = DAYS[0].1,
         security = DAYS[1].1,
         billing = DAYS[2].1,
+        training = DAYS[3].1,
     );
     std::fs::create_dir_all(dir).unwrap();
     let p = dir.join("veilgate.toml");
@@ -309,7 +316,7 @@ async fn exercise(sc: &Sidecar, mock: &MockUpstream) -> String {
 fn days_for(class: &str) -> u64 {
     DAYS.iter()
         .find(|(c, _)| *c == class)
-        .unwrap_or_else(|| panic!("retention.class {class:?} is not usage, security or billing"))
+        .unwrap_or_else(|| panic!("retention.class {class:?} is not a class veilgate writes"))
         .1
 }
 

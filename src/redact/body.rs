@@ -88,6 +88,13 @@ impl<B> RedactBody<B> {
     }
 }
 
+impl<B> From<Bytes> for RedactBody<B> {
+    /// A complete body (how layers outside build their own answers).
+    fn from(b: Bytes) -> Self {
+        RedactBody::full(b)
+    }
+}
+
 impl<B> Body for RedactBody<B>
 where
     B: Body<Data = Bytes>,

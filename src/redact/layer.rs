@@ -132,8 +132,11 @@ impl<S> Layer<S> for RedactLayer {
 }
 
 /// The composed privacy stack, in the sidecar's order: retention (records), api_key (key
-/// ids, tenants, gateway keys), redact. One [`Policy`](crate::policy::Policy) feeds the
-/// retention schedule and the per-tenant redaction overrides.
+/// ids, tenants, gateway keys), training (opt-out: refused training endpoints, provider
+/// flags, `x-veilgate-training`), redact. One [`Policy`](crate::policy::Policy) feeds the
+/// retention schedule, the training consent and the per-tenant redaction overrides.
+/// A training capture ([`CaptureLayer`](crate::training::CaptureLayer)) goes inside it,
+/// next to the inner service.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -151,6 +154,7 @@ impl<S> Layer<S> for RedactLayer {
 pub struct PrivacyLayer {
     retention: crate::retention::RetentionLayer,
     api_key: crate::api_key::ApiKeyLayer,
+    training: crate::training::TrainingLayer,
     redact: RedactLayer,
 }
 
@@ -162,6 +166,7 @@ impl Default for PrivacyLayer {
             api_key: crate::api_key::ApiKeyLayer::new(crate::api_key::Pepper::new(
                 Key::random_bytes().to_vec(),
             )),
+            training: crate::training::TrainingLayer::default(),
             redact: RedactLayer::default(),
         }
     }
@@ -176,7 +181,17 @@ impl PrivacyLayer {
     /// The tenants' policy: retention schedules and redaction overrides.
     pub fn policy(mut self, policy: Arc<crate::policy::Policy>) -> Self {
         self.retention = crate::retention::RetentionLayer::new(policy.clone());
+        self.training = self.training.policy(policy.clone());
         self.redact = self.redact.policy(policy);
+        self
+    }
+
+    /// Configures the training part (refused endpoints, flags per provider).
+    pub fn training(
+        mut self,
+        f: impl FnOnce(crate::training::TrainingLayer) -> crate::training::TrainingLayer,
+    ) -> Self {
+        self.training = f(self.training);
         self
     }
 
@@ -194,11 +209,14 @@ impl PrivacyLayer {
 }
 
 impl<S> Layer<S> for PrivacyLayer {
-    type Service = crate::retention::Retention<crate::api_key::ApiKey<Redact<S>>>;
+    type Service =
+        crate::retention::Retention<crate::api_key::ApiKey<crate::training::Training<Redact<S>>>>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        self.retention
-            .layer(self.api_key.layer(self.redact.layer(inner)))
+        self.retention.layer(
+            self.api_key
+                .layer(self.training.layer(self.redact.layer(inner))),
+        )
     }
 }
 

@@ -55,7 +55,7 @@
 //! ```
 
 mod body;
-mod encoding;
+pub(crate) mod encoding;
 mod form;
 mod future;
 mod layer;
@@ -71,6 +71,13 @@ use std::sync::Arc;
 
 use crate::engine::{Action, Redactor};
 use crate::provider::{Direction, ErrorKind, Provider};
+
+/// The request body as the redact layer forwards it, after scanning (JSON, JSON lines,
+/// text and form bodies only; never a body passed through unscanned or forwarded by
+/// fail-open). The layer leaves it in the request extensions for what runs inside it:
+/// the training capture ([`crate::training::CaptureLayer`]) reads it there.
+#[derive(Debug, Clone)]
+pub struct Redacted(pub bytes::Bytes);
 
 /// Detections by (entity, action).
 pub type Counts = BTreeMap<(Arc<str>, Action), u64>;

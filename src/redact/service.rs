@@ -129,7 +129,15 @@ where
             &mut session,
             Direction::Request,
         ) {
-            Ok(new) => RedactBody::full(new),
+            Ok(new) => {
+                if matches!(
+                    kind,
+                    BodyKind::Json | BodyKind::JsonLines | BodyKind::Text | BodyKind::Form
+                ) {
+                    parts.extensions.insert(super::Redacted(new.clone()));
+                }
+                RedactBody::full(new)
+            }
             Err(r) if config.fail_open_request && r.kind != ErrorKind::Permission => {
                 crate::telemetry::event!(
                     WARN,

@@ -49,6 +49,91 @@ pub struct Config {
     /// `region`, `retention`.
     #[serde(default)]
     pub tenants: BTreeMap<String, crate::policy::TenantConfig>,
+    /// Training opt-out rules and the capture sink for opted-in tenants.
+    #[serde(default)]
+    pub training: TrainingConfig,
+}
+
+/// `[training]`: what opted-out requests may not do, and the capture of opted-in ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    /// Endpoints refused for opted-out requests besides fine-tuning jobs (path prefixes
+    /// from `/v1`; only requests that create: POST, PUT, PATCH).
+    #[serde(default = "default_refuse_paths")]
+    pub refuse_paths: Vec<String>,
+    /// Upload purposes (`/v1/files`, `/v1/uploads`) refused for opted-out requests.
+    #[serde(default = "default_refuse_purposes")]
+    pub refuse_file_purposes: Vec<String>,
+    /// Extra flags upstreams can name in `training_flags` (`store` and
+    /// `data_collection` are built in).
+    #[serde(default, rename = "flag")]
+    pub flags: Vec<crate::training::Flag>,
+    /// The capture sink; absent: nothing is captured.
+    #[serde(default)]
+    pub capture: Option<CaptureConfig>,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+impl TrainingConfig {
+    /// A flag by name: the configured ones, then the built-in ones.
+    pub fn flag(&self, name: &str) -> Option<crate::training::Flag> {
+        self.flags
+            .iter()
+            .cloned()
+            .chain(crate::training::Flag::builtin())
+            .find(|f| f.name == name)
+    }
+}
+
+/// `[training.capture]`: already-redacted exchanges of opted-in tenants, as JSON lines.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// The JSONL file (its directory must exist); rotated files get `.<secs>.<n>`.
+    pub path: PathBuf,
+    /// Rotate before the file would grow past this many bytes.
+    #[serde(default = "default_capture_max_bytes")]
+    pub max_bytes: u64,
+    /// Records queued for the writer; when full, records are dropped and counted.
+    #[serde(default = "default_capture_queue")]
+    pub queue: usize,
+    /// Larger requests or answers (bytes) are not captured.
+    #[serde(default = "default_capture_record")]
+    pub max_record_bytes: usize,
+    /// Environment variable holding the key of the tenant hash...
+    #[serde(default = "default_capture_key_env")]
+    pub key_env: String,
+    /// ...or this file (wins). Without either, a random key per process (tenant hashes
+    /// then change on restart).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
+
+fn default_refuse_paths() -> Vec<String> {
+    ["/v1/evals", "/v1/feedback", "/v1/datasets"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_refuse_purposes() -> Vec<String> {
+    vec!["fine-tune".into()]
+}
+fn default_capture_max_bytes() -> u64 {
+    64 << 20
+}
+fn default_capture_queue() -> usize {
+    1024
+}
+fn default_capture_record() -> usize {
+    4 << 20
+}
+fn default_capture_key_env() -> String {
+    "VEILGATE_CAPTURE_KEY".into()
 }
 
 /// API keys: how presented keys are identified, and gateway-key mode.
@@ -101,9 +186,15 @@ pub struct UpstreamConfig {
     /// Free-form region label (`eu`, `us`), used by residency routing.
     #[serde(default)]
     pub region: Option<String>,
-    /// Whether the provider may train on data sent to it.
+    /// Whether the provider may train on data sent to it: such an upstream never gets
+    /// an opted-out request.
     #[serde(default)]
     pub trains_on_data: bool,
+    /// Flags set in the JSON bodies of opted-out requests to this upstream (names from
+    /// `[[training.flag]]` or built in: `store`, `data_collection`). Default: `["store"]`
+    /// for `openai` upstreams, none for the others.
+    #[serde(default)]
+    pub training_flags: Option<Vec<String>>,
     #[serde(default = "default_connect_ms")]
     pub connect_timeout_ms: u64,
     /// Until the response headers arrive.
@@ -149,12 +240,40 @@ impl From<ProviderName> for Provider {
     }
 }
 
-/// Requests whose path starts with `path_prefix` go to `upstream`.
+/// Requests whose path starts with `path_prefix` go to `upstream`, or to the first
+/// eligible of `upstreams` (residency, training opt-out).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub path_prefix: String,
-    pub upstream: String,
+    /// One upstream; when a tenant's region or opt-out rules it out, the other upstreams
+    /// of the same provider kind are tried, in file order.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// Candidates in order of preference; only these are tried.
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+}
+
+impl RouteConfig {
+    /// The upstream names this route lists.
+    pub fn names(&self) -> Vec<&str> {
+        match &self.upstream {
+            Some(u) => vec![u.as_str()],
+            None => self.upstreams.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl UpstreamConfig {
+    /// The flag names set for opted-out requests to this upstream.
+    pub fn flag_names(&self) -> Vec<String> {
+        match (&self.training_flags, self.provider) {
+            (Some(f), _) => f.clone(),
+            (None, ProviderName::Openai) => vec!["store".into()],
+            (None, _) => Vec::new(),
+        }
+    }
 }
 
 /// The redaction policy.
@@ -377,11 +496,18 @@ impl Config {
         }
         let known = |n: &str| self.upstreams.iter().any(|u| u.name == n);
         for r in &self.routes {
-            if !known(&r.upstream) {
+            if r.upstream.is_some() != r.upstreams.is_empty() {
                 return Err(err(
                     &r.path_prefix,
                     "route.upstream",
-                    format!("no upstream named {:?}", r.upstream),
+                    "a route needs `upstream` or `upstreams` (not both)".into(),
+                ));
+            }
+            if let Some(n) = r.names().into_iter().find(|n| !known(n)) {
+                return Err(err(
+                    &r.path_prefix,
+                    "route.upstream",
+                    format!("no upstream named {n:?}"),
                 ));
             }
             if !r.path_prefix.starts_with('/') {
@@ -440,12 +566,97 @@ impl Config {
                 ));
             }
         }
+        for (name, t) in &self.tenants {
+            if let Some(region) = &t.region {
+                if !self.upstreams.iter().any(|u| {
+                    u.region
+                        .as_deref()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(region))
+                }) {
+                    return Err(err(
+                        &format!("[tenants.{name}"),
+                        &format!("tenants.{name}.region"),
+                        format!(
+                            "no upstream has region {region:?}: this tenant could never be served"
+                        ),
+                    ));
+                }
+            }
+        }
+        self.validate_training(&err)?;
         if self.redact.body_limit == 0 {
             return Err(err(
                 "body_limit",
                 "redact.body_limit",
                 "must be positive".into(),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_training(
+        &self,
+        err: &dyn Fn(&str, &str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let t = &self.training;
+        if let Some(p) = t.refuse_paths.iter().find(|p| !p.starts_with('/')) {
+            return Err(err(
+                "refuse_paths",
+                "training.refuse_paths",
+                format!("{p:?} must start with '/'"),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for f in &t.flags {
+            let bad_pointer = !f.pointer.starts_with('/')
+                || f.pointer.split('/').skip(1).any(str::is_empty)
+                || f.pointer.contains('~');
+            let problem = if f.name.is_empty() {
+                Some("a flag needs a name".to_string())
+            } else if !names.insert(f.name.as_str())
+                || crate::training::Flag::builtin()
+                    .iter()
+                    .any(|b| b.name == f.name)
+            {
+                Some(format!(
+                    "duplicate flag {:?} (store and data_collection are built in)",
+                    f.name
+                ))
+            } else if bad_pointer {
+                Some(format!("{:?} is not a JSON pointer like /a/b", f.pointer))
+            } else if f.endpoints.is_empty() || f.endpoints.iter().any(|e| !e.starts_with('/')) {
+                Some("endpoints must be path endings starting with '/'".to_string())
+            } else {
+                None
+            };
+            if let Some(m) = problem {
+                return Err(err(&format!("\"{}\"", f.name), "training.flag", m));
+            }
+        }
+        for u in &self.upstreams {
+            if let Some(n) = u.flag_names().iter().find(|n| t.flag(n).is_none()) {
+                return Err(err(
+                    "training_flags",
+                    "upstream.training_flags",
+                    format!("no training flag named {n:?} (upstream {:?})", u.name),
+                ));
+            }
+        }
+        if let Some(c) = &t.capture {
+            if c.max_bytes == 0 || c.queue == 0 || c.max_record_bytes == 0 {
+                return Err(err(
+                    "[training.capture]",
+                    "training.capture",
+                    "max_bytes, queue and max_record_bytes must be positive".into(),
+                ));
+            }
+            if c.path.as_os_str().is_empty() {
+                return Err(err(
+                    "[training.capture]",
+                    "training.capture.path",
+                    "a path is needed".into(),
+                ));
+            }
         }
         Ok(())
     }

@@ -45,6 +45,8 @@ struct Inner {
 pub struct Metrics {
     inner: Mutex<Inner>,
     schedule: Mutex<Schedule>,
+    /// The training capture sink, whose counters `/metrics` shows.
+    capture: Mutex<Option<std::sync::Arc<crate::training::CaptureSink>>>,
 }
 
 fn dir(d: Direction) -> &'static str {
@@ -63,6 +65,12 @@ impl Metrics {
     /// Sets the schedule whose days the series carry (on start and reload).
     pub fn set_schedule(&self, schedule: Schedule) {
         *self.schedule.lock().unwrap_or_else(|p| p.into_inner()) = schedule;
+    }
+
+    /// Sets the capture sink whose written and dropped records are shown (on start and
+    /// reload).
+    pub fn set_capture(&self, sink: Option<std::sync::Arc<crate::training::CaptureSink>>) {
+        *self.capture.lock().unwrap_or_else(|p| p.into_inner()) = sink;
     }
 
     /// One request answered (status as sent to the client) after `latency`.
@@ -108,7 +116,7 @@ impl Metrics {
             )
         };
         let (usage, security) = (r(Class::Usage), r(Class::Security));
-        self.with(|m| {
+        let mut out = self.with(|m| {
             let mut s = String::new();
             let _ = writeln!(s, "# HELP veilgate_requests_total Requests answered, by upstream and status.");
             let _ = writeln!(s, "# TYPE veilgate_requests_total counter");
@@ -164,7 +172,30 @@ impl Metrics {
                 let _ = writeln!(s, "veilgate_config_reloads_total{{{security}outcome=\"{o}\"}} {n}");
             }
             s
-        })
+        });
+        let capture = self
+            .capture
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(sink) = capture {
+            let _ = writeln!(
+                out,
+                "# HELP veilgate_capture_records_total Training capture records, by outcome (dropped: queue full, too large, not writable)."
+            );
+            let _ = writeln!(out, "# TYPE veilgate_capture_records_total counter");
+            let _ = writeln!(
+                out,
+                "veilgate_capture_records_total{{{usage}outcome=\"written\"}} {}",
+                sink.written()
+            );
+            let _ = writeln!(
+                out,
+                "veilgate_capture_records_total{{{usage}outcome=\"dropped\"}} {}",
+                sink.dropped_total()
+            );
+        }
+        out
     }
 }
 

@@ -2,10 +2,16 @@
 //! an admin listener, hot reload and graceful shutdown.
 //!
 //! ```text
-//! client ──> listen ──> Retention ──> ApiKey ──> Redact ──> Forward ──(hyper-util + rustls, pooled)──> upstream
-//!                          │                                │
-//!                          └─ access/billing records        └─ counts only ─> Metrics ──> admin /metrics
+//! client ──> listen ──> Retention ──> ApiKey ──> Select ──> Training ──> Redact ──> Capture ──> Forward ──(hyper-util + rustls, pooled)──> upstream
+//!                          │                         │           │                     │            │
+//!                          │      upstream by route, region,     │      opted-in only: redacted     └─ counts only ─> Metrics ──> admin /metrics
+//!                          │      training consent (503 if none) │      pair ─> capture sink (JSONL)
+//!                          └─ access/billing records             └─ opt-out: refuse training endpoints, set flags
 //! ```
+//!
+//! The upstream is chosen after the tenant is known ([`proxy::Select`]): a tenant with a
+//! `region` only reaches upstreams of that region, an opted-out request (tenant setting,
+//! `DNT: 1`, `Sec-GPC: 1`) only upstreams with `trains_on_data = false`.
 //!
 //! Each request takes the configuration snapshot current when it arrives and keeps it to
 //! the end, so a reload never changes the policy of a request in flight.
@@ -33,7 +39,7 @@ use tower::{Layer, Service};
 
 pub use config::{Config, ConfigError};
 use metrics::Metrics;
-use proxy::{Forward, Router};
+use proxy::{Forward, Router, Select};
 
 use crate::api_key::{ApiKey, ApiKeyLayer, Pepper};
 use crate::engine::{Action, Engine, Key, Redactor, ResponsePolicy};
@@ -41,6 +47,9 @@ use crate::policy::{Class, Policy};
 use crate::redact::{Redact, RedactLayer};
 use crate::retention::{ClientIp, Retention, RetentionLayer};
 use crate::telemetry::{Stamp, event};
+use crate::training::{
+    Capture, CaptureLayer, CaptureOptions, CaptureSink, TenantHasher, Training, TrainingLayer,
+};
 
 /// One configuration, compiled: engine, policy, upstream clients.
 #[derive(Debug)]
@@ -48,9 +57,14 @@ pub struct Runtime {
     pub config: Config,
     /// The tenants' policy (retention schedules, consent, region, overrides).
     pub policy: Arc<Policy>,
-    router: Arc<Router>,
-    service: Retention<ApiKey<Redact<Forward>>>,
+    pub router: Arc<Router>,
+    /// The training capture sink, when `[training.capture]` is configured.
+    pub capture: Option<Arc<CaptureSink>>,
+    service: Stack,
 }
+
+/// The sidecar's service stack, outermost first.
+type Stack = Retention<ApiKey<Select<Training<Redact<Capture<Forward>>>>>>;
 
 impl Runtime {
     /// Compiles a configuration (filters, key, upstream clients).
@@ -63,7 +77,7 @@ impl Runtime {
             b = b.path(p).map_err(|e| e.to_string())?;
         }
         let engine = Arc::new(b.build().map_err(|e| e.to_string())?);
-        let mut redactor = Redactor::new(engine).with_key(key(r, &config.retention)?);
+        let mut redactor = Redactor::new(engine.clone()).with_key(key(r, &config.retention)?);
         if let Some(a) = r.action {
             redactor = redactor.with_action(a);
         }
@@ -106,14 +120,36 @@ impl Runtime {
         if !a.gateway_keys.is_empty() {
             auth = auth.gateway_keys(a.gateway_keys.clone());
         }
-        let service = RetentionLayer::new(policy.clone()).layer(auth.layer(layer.layer(Forward {
+        let t = &config.training;
+        let training = TrainingLayer::new(policy.clone())
+            .refuse_paths(t.refuse_paths.iter().cloned())
+            .refuse_file_purposes(t.refuse_file_purposes.iter().cloned())
+            .body_limit(r.body_limit)
+            .observer(metrics.clone());
+        let capture = match &t.capture {
+            Some(c) => Some(capture_sink(c, &engine)?),
+            None => None,
+        };
+        metrics.set_capture(capture.clone());
+        let capture_layer = match &capture {
+            Some(sink) => CaptureLayer::new(sink.clone(), policy.clone()),
+            None => CaptureLayer::off(policy.clone()),
+        };
+        let inner = training.layer(layer.layer(capture_layer.layer(Forward {
             router: router.clone(),
             metrics,
         })));
+        let select = Select {
+            inner,
+            router: router.clone(),
+            policy: policy.clone(),
+        };
+        let service = RetentionLayer::new(policy.clone()).layer(auth.layer(select));
         Ok(Runtime {
             config,
             policy,
             router,
+            capture,
             service,
         })
     }
@@ -125,6 +161,61 @@ impl Runtime {
     pub fn ops_stamp(&self) -> Stamp {
         Stamp::now(Class::Security, &self.config.retention)
     }
+}
+
+/// The capture sink for `c`: the one already open with the same options and key (a
+/// reload keeps writing to the same file from one thread), else a new one.
+fn capture_sink(
+    c: &config::CaptureConfig,
+    engine: &Arc<Engine>,
+) -> Result<Arc<CaptureSink>, String> {
+    use sha2::Digest;
+    type Open = Vec<(CaptureOptions, [u8; 32], std::sync::Weak<CaptureSink>)>;
+    static OPEN: std::sync::Mutex<Open> = std::sync::Mutex::new(Vec::new());
+    let key = match &c.key_file {
+        Some(p) => std::fs::read(p)
+            .map_err(|e| format!("{}: {e}", p.display()))?
+            .trim_ascii()
+            .to_vec(),
+        None => match std::env::var(&c.key_env) {
+            Ok(k) if !k.is_empty() => k.into_bytes(),
+            _ => {
+                event!(
+                    WARN,
+                    "veilgate::ops",
+                    &Stamp::now(Class::Security, &Default::default()),
+                    "no capture key configured: tenant hashes use a random key",
+                    key_env = %c.key_env,
+                );
+                Key::random_bytes().to_vec()
+            }
+        },
+    };
+    let digest: [u8; 32] = sha2::Sha256::digest(&key).into();
+    let options = CaptureOptions {
+        path: c.path.clone(),
+        max_bytes: c.max_bytes,
+        queue: c.queue,
+        max_record_bytes: c.max_record_bytes,
+    };
+    let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+    open.retain(|(_, _, w)| w.strong_count() > 0);
+    if let Some(sink) = open
+        .iter()
+        .find(|(o, d, _)| *o == options && *d == digest)
+        .and_then(|(_, _, w)| w.upgrade())
+    {
+        return Ok(sink);
+    }
+    let sink = CaptureSink::open(
+        options.clone(),
+        TenantHasher::new(key),
+        Redactor::new(engine.clone()),
+    )
+    .map(Arc::new)
+    .map_err(|e| format!("training capture {}: {e}", c.path.display()))?;
+    open.push((options, digest, Arc::downgrade(&sink)));
+    Ok(sink)
 }
 
 /// The pseudonym key: `key_file`, else the `key_env` variable, else a random one (tokens
@@ -426,7 +517,9 @@ async fn handle(
 ) -> Result<
     Response<
         crate::retention::RetentionBody<
-            crate::api_key::ResponseBody<crate::redact::RedactBody<proxy::ProxyBody>>,
+            crate::api_key::ResponseBody<
+                crate::redact::RedactBody<crate::training::CaptureBody<proxy::ProxyBody>>,
+            >,
         >,
     >,
     Infallible,
@@ -434,14 +527,14 @@ async fn handle(
     req.extensions_mut().insert(ClientIp(peer.ip()));
     let start = Instant::now();
     let rt = state.current();
-    let picked = rt.router.pick(req.uri().path(), req.headers()).cloned();
-    let upstream = picked
-        .as_ref()
-        .map_or_else(|_| "unknown".into(), |u| u.name.clone());
-    req.extensions_mut().insert(proxy::Picked(picked));
     let mut svc = rt.service.clone();
     std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
     let resp = svc.call(req).await?;
+    // The upstream is chosen inside the stack, once the tenant is known.
+    let upstream = resp
+        .extensions()
+        .get::<proxy::UpstreamName>()
+        .map_or_else(|| "unknown".into(), |n| n.0.clone());
     state
         .metrics
         .request(&upstream, resp.status().as_u16(), start.elapsed());

@@ -1,8 +1,9 @@
 //! Forwarding to upstreams: routing, the pooled hyper-util client with rustls, hop-by-hop
 //! headers, timeouts, and provider-shaped 502/504 when the upstream fails.
 
-use crate::policy::Class;
+use crate::policy::{Class, Policy};
 use crate::telemetry::{Exchange, event, stamp_for};
+use crate::training::Decision;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -24,8 +25,9 @@ use super::metrics::Metrics;
 use crate::provider::{ErrorKind, Provider, error_response};
 use crate::redact::{RedactBody, strip_hop_by_hop};
 
-/// The body the proxy sends upstream: the client's, possibly rewritten by the layer.
-pub type UpstreamRequestBody = RedactBody<Incoming>;
+/// The body the proxy sends upstream: the client's, possibly rewritten by the training
+/// and redact layers.
+pub type UpstreamRequestBody = RedactBody<crate::training::TrainingBody<Incoming>>;
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, UpstreamRequestBody>;
 
 /// Header a client may set to pick an upstream by name.
@@ -49,10 +51,20 @@ pub struct Upstream {
     api_key: Option<crate::api_key::ProviderKey>,
     /// ...in this header (`Bearer ` prefixed for `authorization`).
     key_header: http::HeaderName,
+    /// Flags set in opted-out requests to this upstream.
+    pub flags: Arc<[crate::training::Flag]>,
 }
 
 impl Upstream {
     pub fn new(cfg: &UpstreamConfig) -> Result<Upstream, String> {
+        Upstream::with_flags(cfg, Vec::new())
+    }
+
+    /// An upstream whose opted-out requests get `flags`.
+    pub fn with_flags(
+        cfg: &UpstreamConfig,
+        flags: Vec<crate::training::Flag>,
+    ) -> Result<Upstream, String> {
         let base: Uri = cfg
             .base_url
             .parse()
@@ -120,6 +132,7 @@ impl Upstream {
         Ok(Upstream {
             api_key,
             key_header,
+            flags: flags.into(),
             name: cfg.name.as_str().into(),
             provider,
             trains_on_data: cfg.trains_on_data,
@@ -147,9 +160,22 @@ impl Upstream {
 #[derive(Debug)]
 pub struct Router {
     upstreams: Vec<Arc<Upstream>>,
-    routes: Vec<(String, usize)>,
+    /// Path prefix, candidates in order, and whether the list is explicit (`upstreams`)
+    /// or one upstream with same-provider fallback (`upstream`).
+    routes: Vec<(String, Vec<usize>, bool)>,
     default: usize,
     by_header: bool,
+}
+
+/// Why no upstream may serve a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoUpstream {
+    /// 400 (unknown name) or 503 (nothing eligible).
+    pub kind: ErrorKind,
+    pub message: String,
+    pub code: &'static str,
+    /// `unknown`, `region`, `trains_on_data`: for records.
+    pub why: &'static str,
 }
 
 impl Router {
@@ -157,7 +183,19 @@ impl Router {
         let upstreams = config
             .upstreams
             .iter()
-            .map(|u| Upstream::new(u).map(Arc::new))
+            .map(|u| {
+                let flags = u
+                    .flag_names()
+                    .iter()
+                    .map(|n| {
+                        config
+                            .training
+                            .flag(n)
+                            .ok_or_else(|| format!("no training flag named {n:?}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Upstream::with_flags(u, flags).map(Arc::new)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let index = |n: &str| upstreams.iter().position(|u| &*u.name == n);
         let routes = config
@@ -166,7 +204,11 @@ impl Router {
             .map(|r| {
                 (
                     r.path_prefix.clone(),
-                    index(&r.upstream).expect("validated"),
+                    r.names()
+                        .into_iter()
+                        .map(|n| index(n).expect("validated"))
+                        .collect(),
+                    r.upstream.is_none(),
                 )
             })
             .collect();
@@ -183,9 +225,15 @@ impl Router {
         })
     }
 
-    /// The upstream for a request: the `x-veilgate-upstream` header (when allowed), then
-    /// the longest matching route prefix, then the default.
-    pub fn pick(&self, path: &str, headers: &HeaderMap) -> Result<&Arc<Upstream>, String> {
+    /// The upstreams that may serve a request, best first: the one the
+    /// `x-veilgate-upstream` header names (when allowed), else the longest matching
+    /// route's list, else the default; a single upstream (route `upstream` or the
+    /// default) is followed by the other upstreams of its provider kind, in file order.
+    pub fn candidates(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Vec<Arc<Upstream>>, NoUpstream> {
         if self.by_header {
             if let Some(v) = headers.get(UPSTREAM_HEADER) {
                 let name = v.to_str().unwrap_or("");
@@ -193,24 +241,178 @@ impl Router {
                     .upstreams
                     .iter()
                     .find(|u| &*u.name == name)
-                    .ok_or_else(|| {
-                        "the x-veilgate-upstream header names no configured upstream".to_string()
+                    .map(|u| vec![u.clone()])
+                    .ok_or_else(|| NoUpstream {
+                        kind: ErrorKind::InvalidRequest,
+                        message: "the x-veilgate-upstream header names no configured upstream"
+                            .into(),
+                        code: "veilgate_unknown_upstream",
+                        why: "unknown",
                     });
             }
         }
-        let best = self
+        let (list, explicit) = self
             .routes
             .iter()
-            .filter(|(p, _)| path.starts_with(p.as_str()))
-            .max_by_key(|(p, _)| p.len())
-            .map_or(self.default, |(_, i)| *i);
-        Ok(&self.upstreams[best])
+            .filter(|(p, _, _)| path.starts_with(p.as_str()))
+            .max_by_key(|(p, _, _)| p.len())
+            .map_or((vec![self.default], false), |(_, l, e)| (l.clone(), *e));
+        let mut out: Vec<Arc<Upstream>> = list.iter().map(|&i| self.upstreams[i].clone()).collect();
+        if !explicit {
+            let provider = out[0].provider;
+            for (i, u) in self.upstreams.iter().enumerate() {
+                if u.provider == provider && !list.contains(&i) {
+                    out.push(u.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The upstream for a request before anything is known of its tenant (the first
+    /// candidate).
+    pub fn pick(&self, path: &str, headers: &HeaderMap) -> Result<Arc<Upstream>, String> {
+        self.candidates(path, headers)
+            .map(|c| c[0].clone())
+            .map_err(|e| e.message)
+    }
+
+    /// The first candidate the request may go to: in the tenant's `region` if it has
+    /// one, and not training on data unless the request is allowed for training. No
+    /// fallback beyond that: when nothing is left, the reason.
+    pub fn select(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        training_allowed: bool,
+        region: Option<&str>,
+    ) -> Result<Arc<Upstream>, NoUpstream> {
+        let candidates = self.candidates(path, headers)?;
+        let in_region: Vec<_> = candidates
+            .into_iter()
+            .filter(|u| {
+                region.is_none_or(|r| {
+                    u.region
+                        .as_deref()
+                        .is_some_and(|ur| ur.eq_ignore_ascii_case(r))
+                })
+            })
+            .collect();
+        if in_region.is_empty() {
+            let r = region.unwrap_or_default();
+            return Err(NoUpstream {
+                kind: ErrorKind::Unavailable,
+                message: format!(
+                    "no upstream in region {r:?} serves this request; the tenant's data stays in its region, so the gateway does not fall back to another"
+                ),
+                code: "veilgate_no_upstream_in_region",
+                why: "region",
+            });
+        }
+        in_region
+            .into_iter()
+            .find(|u| training_allowed || !u.trains_on_data)
+            .ok_or_else(|| NoUpstream {
+                kind: ErrorKind::Unavailable,
+                message: "every upstream that could serve this request may train on the data it receives, and this request is opted out of training (tenant setting, DNT or Sec-GPC)".into(),
+                code: "veilgate_no_upstream_without_training",
+                why: "trains_on_data",
+            })
     }
 }
 
 /// The upstream chosen for a request, carried in its extensions to [`Forward`].
 #[derive(Debug, Clone)]
-pub struct Picked(pub Result<Arc<Upstream>, String>);
+pub struct Picked(pub Arc<Upstream>);
+
+/// The name of the upstream that served (or would have served) an answer, in the
+/// response extensions for metrics.
+#[derive(Debug, Clone)]
+pub struct UpstreamName(pub Arc<str>);
+
+/// Picks the upstream once the tenant is known (inside the api_key layer): residency and
+/// training opt-out narrow the candidates; nothing left is a provider-shaped 503 (or 400
+/// for an unknown `x-veilgate-upstream`). Also records the training decision, so the
+/// training layer inside uses the same one, and hands it the upstream's flags.
+#[derive(Debug, Clone)]
+pub struct Select<S> {
+    pub inner: S,
+    pub router: Arc<Router>,
+    pub policy: Arc<Policy>,
+}
+
+impl<S, B, ResB> tower::Service<Request<B>> for Select<S>
+where
+    S: tower::Service<Request<B>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    ResB: From<Bytes> + Send + 'static,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let decision = Decision::for_request(&req, &self.policy);
+        decision.apply(&mut req);
+        let ext = req.extensions();
+        let tenant = ext
+            .get::<crate::api_key::KeyContext>()
+            .and_then(|c| c.tenant.clone())
+            .or_else(|| ext.get::<crate::api_key::Tenant>().cloned());
+        let region = self
+            .policy
+            .get(tenant.as_ref().map(crate::api_key::Tenant::as_str))
+            .region
+            .clone();
+        let path = req.uri().path().to_string();
+        match self
+            .router
+            .select(&path, req.headers(), decision.allowed, region.as_deref())
+        {
+            Ok(up) => {
+                let name = up.name.clone();
+                req.extensions_mut()
+                    .insert(crate::training::UpstreamFlags(up.flags.clone()));
+                req.extensions_mut().insert(Picked(up));
+                Box::pin(async move {
+                    let mut resp = inner.call(req).await?;
+                    resp.extensions_mut().insert(UpstreamName(name));
+                    Ok(resp)
+                })
+            }
+            Err(no) => {
+                let exchange = req.extensions().get::<Exchange>().cloned();
+                if let Some(x) = &exchange {
+                    x.set_refusal(no.code);
+                }
+                event!(
+                    WARN,
+                    "veilgate::security",
+                    &stamp_for(exchange.as_ref(), Class::Security),
+                    "no eligible upstream",
+                    code = no.code,
+                    reason = no.why,
+                    tenant.region = region.as_deref().unwrap_or(""),
+                    training.allowed = decision.allowed,
+                    http.response.status_code = no.kind.status().as_u16(),
+                );
+                let provider = Provider::detect(&path, req.headers()).0;
+                let mut resp = error_response::<ResB>(provider, no.kind, &no.message, no.code);
+                decision.mark(&mut resp);
+                resp.extensions_mut().insert(UpstreamName("none".into()));
+                Box::pin(async move { Ok(resp) })
+            }
+        }
+    }
+}
 
 /// The innermost service of the sidecar: forwards a (redacted) request upstream.
 #[derive(Debug, Clone)]
@@ -244,10 +446,10 @@ async fn forward(
     metrics: &Metrics,
     mut req: Request<UpstreamRequestBody>,
 ) -> Response<ProxyBody> {
-    // The upstream was picked when the request arrived (before the redact layer).
+    // The upstream was picked once the tenant was known (see [`Select`]).
     let picked = match req.extensions_mut().remove::<Picked>() {
-        Some(Picked(p)) => p,
-        None => router.pick(req.uri().path(), req.headers()).cloned(),
+        Some(Picked(p)) => Ok(p),
+        None => router.pick(req.uri().path(), req.headers()),
     };
     let up = match picked {
         Ok(u) => u,
@@ -504,5 +706,68 @@ mod tests {
             a.uri(Some(&"/v1/messages?x=1".parse().unwrap())).unwrap(),
             "http://127.0.0.1:2/prefix/v1/messages?x=1"
         );
+    }
+
+    #[test]
+    fn selection_filters_by_region_and_training_without_silent_fallback() {
+        let c = Config::parse(
+            "t",
+            r#"
+            [[upstream]]
+            name = "us"
+            base_url = "http://127.0.0.1:1"
+            region = "us"
+            trains_on_data = true
+            [[upstream]]
+            name = "claude"
+            provider = "anthropic"
+            base_url = "http://127.0.0.1:2"
+            region = "eu"
+            [[upstream]]
+            name = "eu"
+            base_url = "http://127.0.0.1:3"
+            region = "eu"
+            [[route]]
+            path_prefix = "/v1/embeddings"
+            upstreams = ["us"]
+            "#,
+        )
+        .unwrap();
+        let r = Router::new(&c).unwrap();
+        let h = HeaderMap::new();
+        let names = |p: &str| -> Vec<String> {
+            r.candidates(p, &h)
+                .unwrap()
+                .iter()
+                .map(|u| u.name.to_string())
+                .collect()
+        };
+        // A single upstream falls back over its provider kind only; a list does not.
+        assert_eq!(names("/v1/chat/completions"), ["us", "eu"]);
+        assert_eq!(names("/v1/embeddings"), ["us"]);
+        let pick = |p: &str, allowed: bool, region: Option<&str>| {
+            r.select(p, &h, allowed, region)
+                .map(|u| u.name.to_string())
+                .map_err(|e| e.code)
+        };
+        assert_eq!(pick("/v1/chat/completions", true, None).unwrap(), "us");
+        assert_eq!(pick("/v1/chat/completions", false, None).unwrap(), "eu");
+        assert_eq!(
+            pick("/v1/chat/completions", true, Some("EU")).unwrap(),
+            "eu"
+        );
+        assert_eq!(
+            pick("/v1/chat/completions", true, Some("ap")).unwrap_err(),
+            "veilgate_no_upstream_in_region"
+        );
+        assert_eq!(
+            pick("/v1/embeddings", false, None).unwrap_err(),
+            "veilgate_no_upstream_without_training"
+        );
+        assert_eq!(
+            pick("/v1/embeddings", true, Some("eu")).unwrap_err(),
+            "veilgate_no_upstream_in_region"
+        );
+        assert_eq!(pick("/v1/embeddings", true, Some("us")).unwrap(), "us");
     }
 }
