@@ -54,20 +54,6 @@ pub struct Guard {
     otlp: Option<otlp::Providers>,
 }
 
-impl Guard {
-    /// Whether any signal goes to an OTLP collector.
-    pub fn exports_otlp(&self) -> bool {
-        #[cfg(feature = "otel")]
-        {
-            self.otlp.is_some()
-        }
-        #[cfg(not(feature = "otel"))]
-        {
-            false
-        }
-    }
-}
-
 impl Drop for Guard {
     fn drop(&mut self) {
         #[cfg(feature = "otel")]
