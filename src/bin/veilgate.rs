@@ -292,16 +292,10 @@ fn list(paths: &[PathBuf]) -> Result<ExitCode, String> {
 
 #[cfg(feature = "sidecar")]
 fn proxy(args: ProxyArgs) -> Result<ExitCode, String> {
-    let level = match std::env::var("VEILGATE_LOG").as_deref() {
-        Ok("debug") => tracing::Level::DEBUG,
-        Ok("warn") => tracing::Level::WARN,
-        Ok("error") => tracing::Level::ERROR,
-        _ => tracing::Level::INFO,
-    };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .init();
+    // Installed first, dropped last: after the runtime below has drained and stopped,
+    // dropping the guard flushes what the exporters still hold.
+    let telemetry =
+        veilgate::sidecar::telemetry::init(veilgate::sidecar::telemetry::level_from_env())?;
     let overrides = veilgate::sidecar::Overrides {
         listen: args.listen,
         admin_listen: args.admin_listen,
@@ -311,7 +305,10 @@ fn proxy(args: ProxyArgs) -> Result<ExitCode, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
-    rt.block_on(veilgate::sidecar::run(args.config, overrides))?;
+    let result = rt.block_on(veilgate::sidecar::run(args.config, overrides));
+    drop(rt);
+    drop(telemetry);
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

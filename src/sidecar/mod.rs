@@ -19,6 +19,7 @@
 pub mod config;
 pub mod metrics;
 pub mod proxy;
+pub mod telemetry;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -19,6 +19,8 @@
 
 #![allow(dead_code)]
 
+pub mod otlp;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
