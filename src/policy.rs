@@ -210,7 +210,8 @@ impl Policy {
         }
     }
 
-    /// Sets the consent of tenants the configuration leaves unset (opt-out unless said).
+    /// Sets the consent of tenants whose configuration leaves it unset (opt-out unless
+    /// said). Call it before [`Policy::tenant`]: tenants added earlier keep theirs.
     pub fn default_training(mut self, consent: Consent) -> Policy {
         Arc::make_mut(&mut self.default).training = consent;
         self

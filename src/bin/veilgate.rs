@@ -133,6 +133,14 @@ enum ActionArg {
 }
 
 fn main() -> ExitCode {
+    // A panic message may quote the data being processed (a slice, a parsed value): print
+    // where it happened, never what it said.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+        eprintln!("veilgate: internal error{at} (message withheld: it may quote request data)");
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         #[cfg(feature = "sidecar")]

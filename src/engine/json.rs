@@ -461,7 +461,9 @@ fn write_edited(raw: &str, escaped: bool, edits: &[Edit], out: &mut Vec<u8>) {
 /// base64 and long unbroken base64 runs (images, audio, embeddings).
 pub fn is_blob(s: &str) -> bool {
     if s.len() >= 16 && s.starts_with("data:") {
-        if let Some(i) = s[..s.len().min(128)].find(";base64,") {
+        // Bytes, not a `str` slice: byte 128 may fall inside a character.
+        let head = &s.as_bytes()[..s.len().min(128)];
+        if let Some(i) = memchr::memmem::find(head, b";base64,") {
             return is_base64(&s[i + 8..]);
         }
     }
@@ -580,6 +582,17 @@ pub(crate) fn redact_value(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn blob_check_never_slices_inside_a_character() {
+        let s = format!("data: {}", "ü".repeat(100));
+        assert!(!is_blob(&s));
+        assert!(is_blob(&format!(
+            "data:image/png;base64,{}",
+            "QUJD".repeat(8)
+        )));
+    }
+
     use super::*;
 
     fn upper_emails(input: &str) -> Result<String, Error> {

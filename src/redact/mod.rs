@@ -76,8 +76,15 @@ use crate::provider::{Direction, ErrorKind, Provider};
 /// text and form bodies only; never a body passed through unscanned or forwarded by
 /// fail-open). The layer leaves it in the request extensions for what runs inside it:
 /// the training capture ([`crate::training::CaptureLayer`]) reads it there.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Redacted(pub bytes::Bytes);
+
+/// Only the length: the body is content, never printed.
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redacted({} bytes)", self.0.len())
+    }
+}
 
 /// Detections by (entity, action).
 pub type Counts = BTreeMap<(Arc<str>, Action), u64>;

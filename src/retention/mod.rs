@@ -73,22 +73,48 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-/// A request path safe to record: segments with characters outside `[A-Za-z0-9._:~-]`
-/// (an `@`, a `+`, spaces, percent-escapes) or longer than 64 bytes become `*`; the
-/// query string is dropped.
+/// A request path safe to record: the query string is dropped, and a segment that could
+/// carry personal data becomes `*`. Kept: route words and versions (`chat`, `v1`,
+/// `gpt-4.1-mini`: at most 4 digits, no `.` between letters) and prefixed ids
+/// (`file-abc123`, `resp_68af...`: lower-case prefix, then an id with a letter in it).
+/// Starred: anything with other characters (`@`, `+`, `%`, spaces), longer than 64
+/// bytes, with 5 or more digits (card, phone, account numbers, IP addresses), or with a
+/// `.` between letters (`john.doe`, host names).
 pub fn record_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for (i, seg) in path.split('/').enumerate() {
         if i > 0 {
             out.push('/');
         }
-        let plain = seg.len() <= 64
-            && seg
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._:~-".contains(&b));
-        out.push_str(if plain { seg } else { "*" });
+        out.push_str(if plain_segment(seg) { seg } else { "*" });
     }
     out
+}
+
+fn plain_segment(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    if b.len() > 64
+        || !b
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"._:~-".contains(c))
+    {
+        return false;
+    }
+    let digits = |x: &[u8]| x.iter().filter(|c| c.is_ascii_digit()).count();
+    if let Some(p) = b.iter().position(|c| matches!(c, b'-' | b'_')) {
+        let id = &b[p + 1..];
+        if p >= 2
+            && b[..p].iter().all(u8::is_ascii_lowercase)
+            && !id.contains(&b'.')
+            && (id.iter().any(u8::is_ascii_alphabetic) || digits(id) <= 4)
+        {
+            return true;
+        }
+    }
+    let dotted_word = b
+        .windows(3)
+        .any(|w| w[0].is_ascii_alphabetic() && w[1] == b'.' && w[2].is_ascii_alphabetic());
+    digits(b) <= 4 && !dotted_word
 }
 
 #[cfg(test)]
@@ -106,5 +132,22 @@ mod tests {
         assert_eq!(record_path("/c/+4915112345678"), "/c/*");
         assert_eq!(record_path("/c/jane%40acme.io"), "/c/*");
         assert_eq!(record_path(&format!("/t/{}", "a".repeat(65))), "/t/*");
+        for kept in [
+            "/openai/deployments/gpt-4.1-mini/chat/completions",
+            "/v1/responses/resp_68af4c2b9e1c8190a3f2d7e6b5c4a3b2",
+            "/v1/threads/thread_abc123/runs/run_9f8e7d6c5b",
+            "/v1beta/models/gemini-1.5-pro:generateContent",
+        ] {
+            assert_eq!(record_path(kept), kept);
+        }
+        for (path, want) in [
+            ("/cards/4111111111111111", "/cards/*"),
+            ("/c/004930123456", "/c/*"),
+            ("/x/192.168.0.7", "/x/*"),
+            ("/u/john.doe", "/u/*"),
+            ("/card-4111111111111111/x", "/*/x"),
+        ] {
+            assert_eq!(record_path(path), want);
+        }
     }
 }

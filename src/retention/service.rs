@@ -89,11 +89,20 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// Response future of [`Retention`].
+    /// Response future of [`Retention`]. Dropped before the answer's headers (the client
+    /// went away, a drain ended), it still writes the exchange's records, as `cancelled`.
     pub struct ResponseFuture<F> {
         #[pin]
         future: F,
         pending: Option<Pending>,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(p) = this.project().pending.take() {
+                p.write("cancelled", None);
+            }
+        }
     }
 }
 
@@ -128,7 +137,10 @@ where
                     memchr::memmem::find(t, b"json").is_some()
                         || memchr::memmem::find(t, b"event-stream").is_some()
                 });
-                let tap = (readable && typed).then(UsageTap::default);
+                // Token usage is billed for generations (POST), not for reading stored
+                // objects that carry their own `usage`.
+                let generation = pending.method == http::Method::POST;
+                let tap = (readable && typed && generation).then(UsageTap::default);
                 Ok(resp.map(|b| RetentionBody::new(b, pending, tap)))
             }
             Err(e) => {

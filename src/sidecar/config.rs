@@ -42,7 +42,7 @@ pub struct Config {
     #[serde(default)]
     pub auth: AuthConfig,
     /// Days each class of record may be kept (`usage`, `security`, `billing`,
-    /// `content`); stamped on every span, log record and metric.
+    /// `training`, `content`); stamped on every span, log record and metric.
     #[serde(default)]
     pub retention: crate::policy::Schedule,
     /// Per-tenant overrides: `[tenants.acme]` with `actions`, `allow`, `training`,
@@ -554,6 +554,26 @@ impl Config {
                     "gateway_key",
                     "auth.gateway_key.sha256_hex",
                     e.to_string(),
+                ));
+            }
+        }
+        let schedules = std::iter::once(("retention".to_string(), self.retention)).chain(
+            self.tenants.iter().map(|(n, t)| {
+                (
+                    format!("tenants.{n}.retention"),
+                    self.retention.with(&t.retention),
+                )
+            }),
+        );
+        for (key, sc) in schedules {
+            if crate::policy::Class::ALL
+                .iter()
+                .any(|c| sc.days(*c) > 36_500)
+            {
+                return Err(err(
+                    "retention",
+                    &key,
+                    "retention days above 36,500 (100 years) are not a schedule".into(),
                 ));
             }
         }

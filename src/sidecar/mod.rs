@@ -453,6 +453,10 @@ pub async fn run(path: Option<PathBuf>, overrides: Overrides) -> Result<(), Stri
         "shutting down: draining in-flight requests",
     );
     handle.shutdown().await;
+    // Records still queued for the capture sink are written before the process ends.
+    if let Some(sink) = state.current().capture.clone() {
+        let _ = tokio::task::spawn_blocking(move || sink.flush()).await;
+    }
     Ok(())
 }
 

@@ -127,7 +127,6 @@ impl<S> Capture<S> {
 }
 
 /// A request waiting for its answer.
-#[derive(Debug)]
 struct Pending {
     sink: Arc<CaptureSink>,
     tenant: Option<String>,
@@ -204,12 +203,31 @@ where
     }
 }
 
-#[derive(Debug)]
 struct Tap {
     pending: Pending,
     buf: BytesMut,
     max: usize,
     sse: bool,
+}
+
+// By hand: the request and the answer are content, never printed; only their sizes.
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("endpoint", &self.endpoint)
+            .field("request_bytes", &self.request.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tap")
+            .field("pending", &self.pending)
+            .field("answer_bytes", &self.buf.len())
+            .field("sse", &self.sse)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tap {

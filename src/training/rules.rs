@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 /// The API path of a request: from its `/v1` on (`/openai/v1/files` -> `/v1/files`;
-/// Azure's `/openai/files` -> `/v1/files`), without query and trailing slash.
+/// Azure's `/openai/files` -> `/v1/files`; `/files`, sent to a base URL that ends in
+/// `/v1`, -> `/v1/files`), without query and trailing slash.
 pub(crate) fn api_path(path: &str) -> String {
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -20,7 +21,9 @@ pub(crate) fn api_path(path: &str) -> String {
     } else if segs.first() == Some(&"openai") {
         &segs[1..]
     } else {
-        return format!("/{}", segs.join("/"));
+        // No `/v1` in the client's path: the upstream's base URL carries it
+        // (`base_url = "https://api.openai.com/v1"`, clients call `/fine_tuning/jobs`).
+        &segs[..]
     };
     format!("/v1/{}", rest.join("/"))
 }
@@ -369,7 +372,9 @@ mod tests {
             "/v1/chat/completions"
         );
         assert_eq!(api_path("/v1/fine_tuning/jobs/"), "/v1/fine_tuning/jobs");
-        assert_eq!(api_path("/other"), "/other");
+        assert_eq!(api_path("/other"), "/v1/other");
+        assert_eq!(api_path("/fine_tuning/jobs"), "/v1/fine_tuning/jobs");
+        assert_eq!(api_path("/files"), "/v1/files");
         assert!(under("/v1/evals/e1/runs", "/v1/evals"));
         assert!(under("/v1/evals", "/v1/evals/"));
         assert!(!under("/v1/evalsx", "/v1/evals"));

@@ -174,7 +174,13 @@ where
             "fine_tuning",
         ));
     }
-    if creates && config.refuse_paths.iter().any(|p| rules::under(&path, p)) {
+    let raw = req.uri().path();
+    if creates
+        && config
+            .refuse_paths
+            .iter()
+            .any(|p| rules::under(&path, p) || rules::under(raw, p))
+    {
         return Err(opted_out(
             "this endpoint shares data for training and is not available: this request is opted out of model training",
             "training_endpoint",
@@ -288,7 +294,36 @@ where
     }
     let mut body = Box::pin(body);
     let mut buf = BytesMut::new();
+    // Scanned again only once the buffer has doubled (or the body ended): linear in the
+    // body's size however small the client's frames are.
+    let mut scan_at = 0usize;
+    let mut ended = false;
     loop {
+        if buf.len() < scan_at && !ended {
+            match body.as_mut().frame().await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(d) => buf.extend_from_slice(&d),
+                    Err(_) => ended = true,
+                },
+                Some(Err(_)) => {
+                    return Err(bad(
+                        ErrorKind::InvalidRequest,
+                        "the request body could not be read",
+                        "veilgate_body_read_error",
+                    ));
+                }
+                None => ended = true,
+            }
+            if buf.len() > config.body_limit {
+                return Err(bad(
+                    ErrorKind::TooLarge,
+                    "the upload's purpose field was not found within the size the gateway reads",
+                    "veilgate_body_too_large",
+                ));
+            }
+            continue;
+        }
+        scan_at = (buf.len() * 2).max(16 * 1024);
         match rules::multipart_field(&buf, &boundary, "purpose") {
             Field::Found(p) => {
                 if config.refuse_file_purposes.contains(&p) {
@@ -300,28 +335,8 @@ where
                 break;
             }
             Field::Absent => break,
+            Field::Incomplete if ended => break,
             Field::Incomplete => {}
-        }
-        if buf.len() > config.body_limit {
-            return Err(bad(
-                ErrorKind::TooLarge,
-                "the upload's purpose field was not found within the size the gateway reads",
-                "veilgate_body_too_large",
-            ));
-        }
-        match body.as_mut().frame().await {
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(d) => buf.extend_from_slice(&d),
-                Err(_) => break,
-            },
-            Some(Err(_)) => {
-                return Err(bad(
-                    ErrorKind::InvalidRequest,
-                    "the request body could not be read",
-                    "veilgate_body_read_error",
-                ));
-            }
-            None => break,
         }
     }
     Ok(Request::from_parts(

@@ -91,7 +91,6 @@ impl TenantHasher {
 }
 
 /// One exchange to write.
-#[derive(Debug)]
 pub(crate) struct Job {
     pub tenant: Option<String>,
     pub stamp: Stamp,
@@ -99,6 +98,17 @@ pub(crate) struct Job {
     pub request: Bytes,
     pub response: Bytes,
     pub sse: bool,
+}
+
+/// Sizes only: the request and the answer are content, never printed.
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("endpoint", &self.endpoint)
+            .field("request_bytes", &self.request.len())
+            .field("response_bytes", &self.response.len())
+            .finish_non_exhaustive()
+    }
 }
 
 enum Msg {
@@ -193,8 +203,13 @@ impl CaptureSink {
     }
 }
 
+/// Opens for appending; a new file is readable by its owner only (it holds training data).
 fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    let mut o = OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
 }
 
 struct Writer {
@@ -299,7 +314,16 @@ fn record(job: &Job, hasher: &TenantHasher, redactor: &Redactor) -> Option<Strin
         }
     }
     let response = if job.sse {
-        let text = std::str::from_utf8(&job.response).ok()?;
+        // The stream as a whole first: a value the model streamed over several deltas
+        // matches in no single event, but does per channel (choice, block, tool call).
+        let whole = crate::engine::redact_bytes_with(
+            redactor,
+            &job.response,
+            crate::engine::Format::Sse,
+            &mut session,
+        )
+        .ok()?;
+        let text = std::str::from_utf8(&whole).ok()?;
         let mut events = Vec::new();
         for line in text.lines() {
             let Some(data) = line.strip_prefix("data:") else {
@@ -439,6 +463,16 @@ mod tests {
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["response"]["events"].as_array().unwrap().len(), 1);
         assert!(!line.contains("bob.smith"), "{line}");
+        // A value the model streamed over several deltas is caught too.
+        let d = |t: &str| {
+            format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{t}\"}}}}]}}\n\n")
+        };
+        let sse = [d("write to bob.sm"), d("ith@example-"), d("mail.org today")].concat();
+        let line = record(&job("{}", &sse, true), &h, &redactor()).unwrap();
+        assert!(
+            !line.contains("bob.sm") && !line.contains("example-"),
+            "{line}"
+        );
     }
 
     #[test]
