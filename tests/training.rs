@@ -365,6 +365,26 @@ async fn training_endpoints_are_refused_for_opted_out_requests() {
     let a = send("POST", url("/v1/files"), &ct, body.clone(), &[]).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(mock.requests()[0].body, body);
+    // A second `purpose` part (a backend keeping the last value would fine-tune) is
+    // refused, never forwarded.
+    let (ct, body) = multipart("assistants");
+    let b = "----veilgateBoundary7";
+    let twice = String::from_utf8(body).unwrap().replace(
+        &format!("--{b}--\r\n"),
+        &format!("--{b}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n--{b}--\r\n"),
+    );
+    let a = send("POST", url("/v1/files"), &ct, twice, &[]).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.body.contains("veilgate_training_duplicate_purpose"),
+        "{}",
+        a.body
+    );
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "the duplicate never reached the upstream"
+    );
 
     // Reads pass; opted-in tenants may fine-tune.
     let a = send(
@@ -393,7 +413,8 @@ async fn training_endpoints_are_refused_for_opted_out_requests() {
     assert!(refusals.len() >= 9, "{text}");
     for l in &refusals {
         assert!(
-            l.contains("code=\"veilgate_training_opted_out\"")
+            (l.contains("code=\"veilgate_training_opted_out\"")
+                || l.contains("code=\"veilgate_training_duplicate_purpose\""))
                 && l.contains("retention.class=\"security\"")
                 && l.contains("training.allowed=false"),
             "{l}"

@@ -10,7 +10,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower::Service;
 
-use super::body::TrainingBody;
+use super::body::{PurposeGuard, TrainingBody};
 use super::layer::Config;
 use super::rules::{self, Field};
 use super::{Decision, Flag, UpstreamFlags};
@@ -297,6 +297,7 @@ where
     // Scanned again only once the buffer has doubled (or the body ended): linear in the
     // body's size however small the client's frames are.
     let mut scan_at = 0usize;
+    let mut guard = None;
     let mut ended = false;
     loop {
         if buf.len() < scan_at && !ended {
@@ -332,6 +333,16 @@ where
                         "file_upload",
                     ));
                 }
+                // One `purpose` per upload: a second one (here or later in the stream)
+                // is what a backend keeping the last value would act on.
+                if PurposeGuard::count(&buf) > 1 {
+                    return Err(bad(
+                        ErrorKind::InvalidRequest,
+                        "the upload names its purpose more than once",
+                        "veilgate_training_duplicate_purpose",
+                    ));
+                }
+                guard = Some(PurposeGuard::after(&buf));
                 break;
             }
             Field::Absent => break,
@@ -341,7 +352,7 @@ where
     }
     Ok(Request::from_parts(
         parts,
-        TrainingBody::prefixed(buf.freeze(), body),
+        TrainingBody::prefixed(buf.freeze(), body, guard),
     ))
 }
 
