@@ -479,6 +479,15 @@ async fn tenant_resolution_order() {
     let seen = seen.unwrap();
     assert!(seen.headers.get("x-veilgate-tenant").is_none());
     assert_eq!(seen.ctx.unwrap().tenant.unwrap().as_str(), "hdr");
+    // ...but only a name: free text there (it would land in every record) is ignored.
+    for odd in ["jane.doe@acme.io", "two words", &"x".repeat(129)] {
+        let (_, _, seen) = send(
+            layer(),
+            request("/v1/chat/completions", &[("x-veilgate-tenant", odd)]),
+        )
+        .await;
+        assert_eq!(tenant_of(seen).as_deref(), Some("fallback"), "{odd}");
+    }
     // 3: the key-id mapping beats the header.
     let (_, _, seen) = send(
         layer(),

@@ -156,7 +156,11 @@ fn check<B>(config: &Config, req: &mut Request<B>) -> Result<(), Refused> {
     let header_tenant = config.tenant_header.as_ref().and_then(|h| {
         let v = req.headers_mut().remove(h)?;
         let v = v.to_str().ok()?.trim();
-        (!v.is_empty()).then(|| Tenant::from(v))
+        // A tenant name, not free text: it lands in every record of the exchange.
+        let name_like = (1..=128).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        name_like.then(|| Tenant::from(v))
     });
     let ext = req.extensions();
     let tenant = ext

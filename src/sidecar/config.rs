@@ -155,7 +155,8 @@ pub struct AuthConfig {
     #[serde(default)]
     pub key_tenants: BTreeMap<String, String>,
     /// A request header naming the tenant, trusted only when set here (for a gateway
-    /// behind something that sets it; never for clients on the open network).
+    /// behind something that sets it; never for clients on the open network). Values
+    /// other than 1-128 of `A-Z a-z 0-9 - _ . :` are ignored.
     #[serde(default)]
     pub tenant_header: Option<String>,
     /// The tenant when nothing else names one.
