@@ -132,8 +132,9 @@ pub(crate) fn set_pointer(
     pointer: &str,
     value: &Value,
 ) -> Result<Vec<u8>, NotAnObject> {
-    let doc: Value = serde_json::from_slice(body).map_err(|_| NotAnObject)?;
-    if !doc.is_object() {
+    // Validated without building a tree (the walk below edits the bytes).
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|_| NotAnObject)?;
+    if body.get(skip_ws(body, 0)) != Some(&b'{') {
         return Err(NotAnObject);
     }
     let keys: Vec<&str> = pointer.split('/').skip(1).collect();
