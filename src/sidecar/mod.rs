@@ -205,6 +205,7 @@ fn capture_sink(
         .find(|(o, d, _)| *o == options && *d == digest)
         .and_then(|(_, _, w)| w.upgrade())
     {
+        sink.set_redactor(Redactor::new(engine.clone()));
         return Ok(sink);
     }
     let sink = CaptureSink::open(

@@ -43,10 +43,14 @@ fn strip_jpeg(b: &[u8]) -> Option<Vec<u8>> {
         let seg_start = i;
         i = m + 1;
         match marker {
-            // Start of scan: the entropy-coded data and everything after are kept as
-            // they are (metadata segments belong before it).
+            // Start of scan: the image data is kept up to its end marker (FF D9 occurs
+            // nowhere else: data bytes FF are stuffed as FF 00); whatever follows, such
+            // as the extra images of a multi-picture file with EXIF/GPS of their own, is
+            // dropped.
             0xDA => {
-                out.extend_from_slice(&b[seg_start..]);
+                let end =
+                    memchr::memmem::find(&b[i..], &[0xFF, 0xD9]).map_or(b.len(), |p| i + p + 2);
+                out.extend_from_slice(&b[seg_start..end]);
                 return Some(out);
             }
             0xD9 => {
@@ -194,6 +198,18 @@ pub(crate) mod tests {
             strip_image_metadata(&j[..20]).is_none(),
             "truncated: refused"
         );
+    }
+
+    #[test]
+    fn images_appended_after_the_end_marker_are_dropped() {
+        // A multi-picture file: a second JPEG with its own EXIF after the first's EOI.
+        let mut j = jpeg_with_exif();
+        let first_len = strip_image_metadata(&j).unwrap().len();
+        j.extend(jpeg_with_exif());
+        let s = strip_image_metadata(&j).unwrap();
+        assert_eq!(s.len(), first_len);
+        assert!(memchr::memmem::find(&s, b"GPS").is_none());
+        assert!(s.ends_with(&[0xFF, 0xD9]));
     }
 
     #[test]

@@ -114,6 +114,8 @@ impl std::fmt::Debug for Job {
 enum Msg {
     Job(Box<Job>),
     Flush(SyncSender<()>),
+    /// A reloaded configuration's filters and allow-list, for the records after it.
+    Redactor(Box<Redactor>),
 }
 
 /// Appends captured exchanges to a JSONL file from a writer thread. Cheap to share
@@ -193,6 +195,12 @@ impl CaptureSink {
         self.counters.dropped.load(Ordering::Relaxed)
     }
 
+    /// Scrubs records queued after this call with `redactor` (a reload's filters and
+    /// allow-list). Waits for room in the queue: for reloads, not for request paths.
+    pub fn set_redactor(&self, redactor: Redactor) {
+        let _ = self.tx.send(Msg::Redactor(Box::new(redactor)));
+    }
+
     /// Blocks until every record queued before the call is written (for tests and
     /// shutdown; not for request paths).
     pub fn flush(&self) {
@@ -242,6 +250,9 @@ impl Writer {
                 Msg::Flush(done) => {
                     let _ = self.file.flush();
                     let _ = done.send(());
+                }
+                Msg::Redactor(r) => {
+                    self.redactor = r.with_action(crate::engine::Action::Redact);
                 }
             }
         }
