@@ -1212,9 +1212,9 @@ struct Scanner<'a> {
     buf: String,
     buf2: String,
     fields: Vec<(usize, usize)>,
-    /// Flags of short ASCII capitalized words (up to 16 bytes) seen before (raw bytes -> flags), so
+    /// Flags of short ASCII capitalized words seen before (raw bytes -> flags), so
     /// sentence openers are classified once per text.
-    cap_cache: Vec<(u128, u32)>,
+    cap_cache: Vec<(u64, u32)>,
 }
 
 impl<'a> Scanner<'a> {
@@ -1291,15 +1291,14 @@ impl<'a> Scanner<'a> {
         let t = self.toks[i];
         let w = &self.text[t.s..t.e];
         let f = match t.kind {
-            TK::Cap if w.len() <= 16 && w.is_ascii() => {
-                let mut k = [0u8; 16];
+            TK::Cap if w.len() <= 8 && w.is_ascii() => {
+                let mut k = [0u8; 8];
                 k[..w.len()].copy_from_slice(w.as_bytes());
-                let key = u128::from_le_bytes(k);
+                let key = u64::from_le_bytes(k);
                 if self.cap_cache.is_empty() {
                     self.cap_cache = vec![(0, 0); 256];
                 }
-                let h = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
-                let slot = (h.wrapping_mul(FX_K) >> 56) as usize;
+                let slot = (key.wrapping_mul(FX_K) >> 56) as usize;
                 let (ck, cf) = self.cap_cache[slot];
                 if ck == key {
                     cf
