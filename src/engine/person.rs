@@ -1292,9 +1292,18 @@ impl<'a> Scanner<'a> {
         let w = &self.text[t.s..t.e];
         let f = match t.kind {
             TK::Cap if w.len() <= 8 && w.is_ascii() => {
-                let mut k = [0u8; 8];
-                k[..w.len()].copy_from_slice(w.as_bytes());
-                let key = u64::from_le_bytes(k);
+                // The word's bytes, zero-padded: one 8-byte load and a mask where the text
+                // goes on for 8 bytes (no copy of a variable length).
+                let tb = self.text.as_bytes();
+                let key = if t.s + 8 <= tb.len() {
+                    let mut k = [0u8; 8];
+                    k.copy_from_slice(&tb[t.s..t.s + 8]);
+                    u64::from_le_bytes(k) & (u64::MAX >> (64 - 8 * w.len()))
+                } else {
+                    let mut k = [0u8; 8];
+                    k[..w.len()].copy_from_slice(w.as_bytes());
+                    u64::from_le_bytes(k)
+                };
                 if self.cap_cache.is_empty() {
                     self.cap_cache = vec![(0, 0); 256];
                 }
