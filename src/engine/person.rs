@@ -746,33 +746,28 @@ fn lower_bytes(x: u64) -> u64 {
     ge_a & !ge_brace & !x & HI
 }
 
-/// Bit `k` set when `b[base + k]` (`base + k < le`) is an ASCII lower-case letter, and
-/// the same mask of spaces.
+/// Bit `k` set when `b[base + k]` (`base + k < le`) is an ASCII lower-case letter.
+///
+/// A block that runs past `le` is copied into a zeroed 64-byte buffer first: a zero byte
+/// is no letter, so the bits from `le` on stay clear, as a byte-by-byte loop would leave them.
 #[inline]
-fn lower_space_mask64(b: &[u8], base: usize, le: usize) -> (u64, u64) {
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const LO: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let mut m = 0u64;
-    let mut sp = 0u64;
-    if base + 64 <= le {
-        for (q, c) in b[base..base + 64].chunks_exact(8).enumerate() {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            let x = u64::from_le_bytes(w);
-            let h = lower_bytes(x) >> 7;
-            let y = x ^ 0x2020_2020_2020_2020;
-            let z = (!(((y & LO) + LO) | y) & HI) >> 7;
-            // Gather the eight flags (bits 0, 8, .., 56) into the top byte.
-            m |= (h.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (q * 8);
-            sp |= (z.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (q * 8);
-        }
+fn lower_mask64(b: &[u8], base: usize, le: usize) -> u64 {
+    let mut pad = [0u8; 64];
+    let blk: &[u8] = if base + 64 <= le {
+        &b[base..base + 64]
     } else {
-        for (k, &c) in b[base..le].iter().enumerate() {
-            m |= u64::from(c.is_ascii_lowercase()) << k;
-            sp |= u64::from(c == b' ') << k;
-        }
+        pad[..le - base].copy_from_slice(&b[base..le]);
+        &pad
+    };
+    let mut m = 0u64;
+    for (q, c) in blk.chunks_exact(8).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let h = lower_bytes(u64::from_le_bytes(w)) >> 7;
+        // Gather the eight flags (bits 0, 8, .., 56) into the top byte.
+        m |= (h.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (q * 8);
     }
-    (m, sp)
+    m
 }
 
 #[inline]
@@ -843,8 +838,6 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
     // Lower-case bytes of `b[base..base + 64]`.
     let mut base = usize::MAX;
     let mut mask = 0u64;
-    // Spaces of the same block.
-    let mut space = 0u64;
     while i < le {
         let c0 = b[i];
         // A JSON escape left in text (tool-call arguments streamed as a JSON string):
@@ -880,7 +873,7 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
             // below would.
             if i < base || i - base >= 64 {
                 base = i;
-                (mask, space) = lower_space_mask64(b, base, le);
+                mask = lower_mask64(b, base, le);
             }
             // A context word that the next plain word may drop (`tentative`), held back
             // instead of pushed: most of them are dropped right away.
@@ -902,7 +895,7 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
                 if rest == 0 {
                     // The word runs past this block.
                     base = i;
-                    (mask, space) = lower_space_mask64(b, base, le);
+                    mask = lower_mask64(b, base, le);
                     rest = !mask;
                     if rest == 0 {
                         break;
@@ -910,7 +903,7 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
                 }
                 let j = i + rest.trailing_zeros() as usize;
                 // The word ends at a space, or at `,` `;` `.` `!` `?` and a space.
-                let next = if (space >> (j - base)) & 1 != 0 {
+                let next = if j < le && b[j] == b' ' {
                     j + 1
                 } else {
                     let step = if j < le { WORD_END[b[j] as usize] } else { 0 };
@@ -953,7 +946,7 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
                 i = next;
                 if i - base >= 64 {
                     base = i;
-                    (mask, space) = lower_space_mask64(b, base, le);
+                    mask = lower_mask64(b, base, le);
                 }
                 if (mask >> (i - base)) & 1 == 0 {
                     break;
@@ -1299,9 +1292,18 @@ impl<'a> Scanner<'a> {
         let w = &self.text[t.s..t.e];
         let f = match t.kind {
             TK::Cap if w.len() <= 8 && w.is_ascii() => {
-                let mut k = [0u8; 8];
-                k[..w.len()].copy_from_slice(w.as_bytes());
-                let key = u64::from_le_bytes(k);
+                // The word's bytes, zero-padded: one 8-byte load and a mask where the text
+                // goes on for 8 bytes (no copy of a variable length).
+                let tb = self.text.as_bytes();
+                let key = if t.s + 8 <= tb.len() {
+                    let mut k = [0u8; 8];
+                    k.copy_from_slice(&tb[t.s..t.s + 8]);
+                    u64::from_le_bytes(k) & (u64::MAX >> (64 - 8 * w.len()))
+                } else {
+                    let mut k = [0u8; 8];
+                    k[..w.len()].copy_from_slice(w.as_bytes());
+                    u64::from_le_bytes(k)
+                };
                 if self.cap_cache.is_empty() {
                     self.cap_cache = vec![(0, 0); 256];
                 }
