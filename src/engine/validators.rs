@@ -1524,8 +1524,9 @@ fn check_text_date(v: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // JWT
 
-/// Decodes unpadded (or padded) base64url; `None` on any invalid character.
-fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+/// Decodes base64, standard or URL-safe alphabet, padding optional; `None` on any
+/// invalid character or a dangling sextet.
+pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim_end_matches('=');
     let mut out = Vec::with_capacity(s.len() * 3 / 4 + 1);
     let mut acc: u32 = 0;
@@ -1565,7 +1566,7 @@ fn check_jwt(value: &str) -> bool {
     if !parts.iter().all(|p| is_b64url(p)) {
         return false;
     }
-    let Some(header) = base64url_decode(parts[0]) else {
+    let Some(header) = base64_decode(parts[0]) else {
         return false;
     };
     match serde_json::from_slice::<serde_json::Value>(&header) {
@@ -2643,7 +2644,7 @@ mod tests {
         assert!(!j.check("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0"));
         assert!(!j.check("not.a.jwt"));
         assert_eq!(
-            base64url_decode("eyJhbGciOiJub25lIn0").as_deref(),
+            base64_decode("eyJhbGciOiJub25lIn0").as_deref(),
             Some(&b"{\"alg\":\"none\"}"[..])
         );
     }

@@ -47,6 +47,17 @@ impl std::error::Error for DecodeError {}
 /// zstd windows up to this size are always accepted (RFC 9659, section 2).
 const ZSTD_WINDOW: u64 = 8 << 20;
 
+/// No coding applied: no `Content-Encoding`, or only `identity` (and empty) entries, on
+/// every line of it.
+pub(crate) fn is_identity(h: &http::HeaderMap) -> bool {
+    h.get_all(http::header::CONTENT_ENCODING).iter().all(|v| {
+        v.as_bytes().split(|&b| b == b',').all(|n| {
+            let n = n.trim_ascii();
+            n.is_empty() || n.eq_ignore_ascii_case(b"identity")
+        })
+    })
+}
+
 /// Parses a `Content-Encoding` header: a comma-separated list of codings in the order they
 /// were applied. `identity` and empty entries are ignored; names are case-insensitive;
 /// `x-gzip` is gzip. An unknown coding is [`DecodeError::Unsupported`].
@@ -222,6 +233,17 @@ fn check_zstd_window(frame: &[u8], limit: usize) -> Result<(), DecodeError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn identity_means_no_coding_on_any_line() {
+        let mut h = http::HeaderMap::new();
+        assert!(is_identity(&h));
+        h.insert("content-encoding", "Identity, ".parse().unwrap());
+        assert!(is_identity(&h));
+        h.append("content-encoding", "gzip".parse().unwrap());
+        assert!(!is_identity(&h));
+    }
+
     use std::io::Write;
 
     use flate2::Compression;

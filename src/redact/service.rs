@@ -337,11 +337,7 @@ where
     let kind = BodyKind::of(resp.headers());
     match kind {
         BodyKind::EventStream => {
-            if resp
-                .headers()
-                .get(CONTENT_ENCODING)
-                .is_some_and(|v| v != "identity")
-            {
+            if !super::encoding::is_identity(resp.headers()) {
                 if config.fail_open_response {
                     return resp.map(RedactBody::passthrough);
                 }

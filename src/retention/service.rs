@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use http::{Request, Response};
 use tower::Service;
 use tracing::field::Empty;
@@ -129,9 +129,7 @@ where
             Ok(resp) => {
                 pending.status = Some(resp.status().as_u16());
                 let h = resp.headers();
-                let readable = h
-                    .get(CONTENT_ENCODING)
-                    .is_none_or(|e| e.as_bytes().eq_ignore_ascii_case(b"identity"));
+                let readable = crate::redact::encoding::is_identity(h);
                 let typed = h.get(CONTENT_TYPE).is_some_and(|t| {
                     let t = t.as_bytes();
                     memchr::memmem::find(t, b"json").is_some()

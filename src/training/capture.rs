@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use tower::{Layer, Service};
@@ -182,9 +182,7 @@ where
         let resp = ready!(this.future.poll(cx))?;
         let tap = this.pending.take().and_then(|p| {
             let h = resp.headers();
-            let plain = h
-                .get(CONTENT_ENCODING)
-                .is_none_or(|e| e.as_bytes().eq_ignore_ascii_case(b"identity"));
+            let plain = crate::redact::encoding::is_identity(h);
             let ct = h
                 .get(CONTENT_TYPE)
                 .map(|v| v.as_bytes().to_ascii_lowercase())

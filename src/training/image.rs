@@ -120,30 +120,9 @@ pub(crate) fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
-/// Standard or URL-safe base64, padding optional; `None` if anything else is in it.
-pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut n) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((acc >> n) as u8);
-            acc &= (1 << n) - 1;
-        }
-    }
-    Some(out)
-}
+/// Standard or URL-safe base64, padding optional (the engine's decoder, shared with the
+/// JWT check).
+pub(crate) use crate::engine::validators::base64_decode;
 
 #[cfg(test)]
 pub(crate) mod tests {

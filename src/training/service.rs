@@ -281,11 +281,7 @@ where
         // Not multipart (OpenAI takes only multipart here): nothing to look at.
         return Ok(Request::from_parts(parts, TrainingBody::passthrough(body)));
     };
-    if parts
-        .headers
-        .get(CONTENT_ENCODING)
-        .is_some_and(|v| v != "identity")
-    {
+    if !crate::redact::encoding::is_identity(&parts.headers) {
         return Err(bad(
             ErrorKind::UnsupportedMediaType,
             "a compressed upload cannot be checked for its purpose; send it uncompressed",
