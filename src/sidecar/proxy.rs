@@ -552,13 +552,19 @@ async fn forward(
 
 pin_project_lite::pin_project! {
     /// An upstream answer with an idle timeout between frames, or an error body.
+    ///
+    /// The idle timer is armed only while the upstream keeps us waiting: a frame that is
+    /// already there just moves `last` (a clock read), not an entry in the runtime's
+    /// timer wheel, whose lock the worker threads share. A buffered answer never
+    /// touches the wheel.
     pub struct ProxyBody {
         #[pin]
         inner: Option<Incoming>,
         full: Option<Bytes>,
         idle: Duration,
+        last: tokio::time::Instant,
         #[pin]
-        timer: tokio::time::Sleep,
+        timer: Option<tokio::time::Sleep>,
     }
 }
 
@@ -574,7 +580,8 @@ impl ProxyBody {
             inner: Some(inner),
             full: None,
             idle,
-            timer: tokio::time::sleep(idle),
+            last: tokio::time::Instant::now(),
+            timer: None,
         }
     }
 
@@ -583,7 +590,8 @@ impl ProxyBody {
             inner: None,
             full: Some(b),
             idle: Duration::MAX,
-            timer: tokio::time::sleep(Duration::from_secs(86_400)),
+            last: tokio::time::Instant::now(),
+            timer: None,
         }
     }
 }
@@ -621,17 +629,21 @@ impl Body for ProxyBody {
         let Some(inner) = this.inner.as_mut().as_pin_mut() else {
             return Poll::Ready(None);
         };
-        match inner.poll_frame(cx) {
-            Poll::Ready(frame) => {
-                let deadline = tokio::time::Instant::now() + *this.idle;
-                this.timer.as_mut().reset(deadline);
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
-            }
-            Poll::Pending => {
-                ready!(this.timer.poll(cx));
-                Poll::Ready(Some(Err(Box::new(IdleTimeout))))
-            }
+        if let Poll::Ready(frame) = inner.poll_frame(cx) {
+            *this.last = tokio::time::Instant::now();
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
+        let Some(deadline) = this.last.checked_add(*this.idle) else {
+            return Poll::Pending; // no idle limit that a clock can express
+        };
+        match this.timer.as_mut().as_pin_mut() {
+            Some(t) if t.deadline() == deadline => {}
+            Some(t) => t.reset(deadline),
+            None => this.timer.set(Some(tokio::time::sleep_until(deadline))),
+        }
+        let timer = this.timer.as_pin_mut().expect("armed above");
+        ready!(timer.poll(cx));
+        Poll::Ready(Some(Err(Box::new(IdleTimeout))))
     }
 
     fn is_end_stream(&self) -> bool {
