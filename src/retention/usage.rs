@@ -4,6 +4,7 @@
 //! folded into one [`TokenUsage`]. Only numbers are kept.
 
 use memchr::memmem;
+use serde::de;
 use serde_json::Value;
 
 /// Tokens an exchange used, as the provider reported them. Counts are cumulative in
@@ -53,6 +54,131 @@ impl TokenUsage {
             };
             *slot = Some(slot.map_or(n, |old| old.max(n)));
         }
+    }
+
+    /// Folds one `usage` object, given as JSON text, in: like [`merge_json`] on its
+    /// parsed value, without building one (no map, no key strings). Anything that is
+    /// not a JSON object leaves the counts as they are.
+    ///
+    /// [`merge_json`]: TokenUsage::merge_json
+    pub fn merge_slice(&mut self, json: &[u8]) {
+        let mut next = *self;
+        let mut de = serde_json::Deserializer::from_slice(json);
+        if de::DeserializeSeed::deserialize(Fold(&mut next), &mut de).is_ok() && de.end().is_ok() {
+            *self = next;
+        }
+    }
+
+    fn slot(&mut self, key: &str) -> Option<&mut Option<u64>> {
+        Some(match key {
+            "prompt_tokens" | "input_tokens" => &mut self.input,
+            "completion_tokens" | "output_tokens" => &mut self.output,
+            "total_tokens" => &mut self.reported_total,
+            "cache_read_input_tokens" => &mut self.cache_read,
+            "cache_creation_input_tokens" => &mut self.cache_creation,
+            _ => return None,
+        })
+    }
+}
+
+/// Visits a `usage` object's members, folding counted numbers into the usage and
+/// skipping everything else.
+struct Fold<'a>(&'a mut TokenUsage);
+
+impl<'de> de::DeserializeSeed<'de> for Fold<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Fold<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a usage object")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Key(slot)) = map.next_key_seed(KeyOf)? {
+            let Count(n) = map.next_value()?;
+            // `slot` was only an index: look it up again now that the value is read.
+            if let (Some(field), Some(n)) = (slot.and_then(|k| self.0.slot(k)), n) {
+                *field = Some(field.map_or(n, |old| old.max(n)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A member name, reduced to the counted field it names (if any), without allocating.
+struct Key(Option<&'static str>);
+struct KeyOf;
+
+impl<'de> de::DeserializeSeed<'de> for KeyOf {
+    type Value = Key;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl de::Visitor<'_> for KeyOf {
+    type Value = Key;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E: de::Error>(self, k: &str) -> Result<Key, E> {
+        const COUNTED: [&str; 7] = [
+            "prompt_tokens",
+            "input_tokens",
+            "completion_tokens",
+            "output_tokens",
+            "total_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        ];
+        Ok(Key(COUNTED.iter().find(|c| **c == k).copied()))
+    }
+}
+
+/// A member's value: a count when it is a non-negative integer (what
+/// `Value::as_u64` accepts), else nothing; nested values are skipped unbuilt.
+struct Count(Option<u64>);
+
+impl<'de> de::Deserialize<'de> for Count {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Count, D::Error> {
+        d.deserialize_any(CountVisitor)
+    }
+}
+
+struct CountVisitor;
+
+impl<'de> de::Visitor<'de> for CountVisitor {
+    type Value = Count;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Count, E> {
+        Ok(Count(Some(n)))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Count, E> {
+        Ok(Count(u64::try_from(n).ok()))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Count, E> {
+        Ok(Count(None))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Count, E> {
+        Ok(Count(None))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Count, E> {
+        Ok(Count(None))
+    }
+    fn visit_unit<E>(self) -> Result<Count, E> {
+        Ok(Count(None))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Count, A::Error> {
+        de::Visitor::visit_map(de::IgnoredAny, map).map(|_| Count(None))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Count, A::Error> {
+        de::Visitor::visit_seq(de::IgnoredAny, seq).map(|_| Count(None))
     }
 }
 
@@ -143,9 +269,7 @@ impl UsageTap {
                 match step {
                     Step::More => return,
                     Step::Done => {
-                        if let Ok(v) = serde_json::from_slice::<Value>(&cap.buf) {
-                            self.usage.merge_json(&v);
-                        }
+                        self.usage.merge_slice(&cap.buf);
                         self.capture = None;
                     }
                     Step::Abandon => self.capture = None,
@@ -236,5 +360,36 @@ mod tests {
         assert_eq!((u.input, u.output, u.total()), (Some(7), Some(2), Some(9)));
         assert!(tap(&["{\"usage\": \"lots\"}"]).is_empty());
         assert!(tap(&[&format!("{{\"usage\":{{\"a\":\"{}\"}}}}", "x".repeat(5000))]).is_empty());
+    }
+
+    #[test]
+    fn reading_the_text_agrees_with_reading_the_parsed_value() {
+        let objects = [
+            r#"{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}"#,
+            r#"{"input_tokens":25,"output_tokens":1,"cache_read_input_tokens":3,"cache_creation_input_tokens":4}"#,
+            r#"{"prompt_tokens":1.5,"completion_tokens":-2,"total_tokens":"9","x":null}"#,
+            r#"{"prompt_tokens_details":{"cached_tokens":7,"nested":[1,{"a":2}]},"output_tokens":3}"#,
+            r#"{"\u0069nput_tokens":8,"output_tokens":true}"#,
+            r#"{"total_tokens":18446744073709551615,"output_tokens":0}"#,
+            r#"{"input_tokens":5,"input_tokens":9}"#,
+            r#"{}"#,
+            r#"[1,2]"#,
+            r#"null"#,
+            r#"{"input_tokens":5"#,
+            r#"{"input_tokens":5} trailing"#,
+        ];
+        for o in objects {
+            let start = TokenUsage {
+                input: Some(6),
+                ..TokenUsage::default()
+            };
+            let mut by_value = start;
+            if let Ok(v) = serde_json::from_slice::<Value>(o.as_bytes()) {
+                by_value.merge_json(&v);
+            }
+            let mut by_text = start;
+            by_text.merge_slice(o.as_bytes());
+            assert_eq!(by_text, by_value, "{o}");
+        }
     }
 }
