@@ -83,7 +83,7 @@ use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -98,8 +98,7 @@ pub struct KeyId(Arc<str>);
 impl KeyId {
     /// The id of `key` under `pepper`.
     pub fn of(pepper: &Pepper, key: &[u8]) -> KeyId {
-        let mut mac = Hmac::<Sha256>::new_from_slice(pepper.0.expose())
-            .expect("HMAC accepts keys of any length");
+        let mut mac = pepper.keyed.clone();
         mac.update(key);
         let tag = mac.finalize().into_bytes();
         KeyId(format!("kid_{}", base32(&tag[..10])).into())
