@@ -79,7 +79,23 @@ impl Provider {
     /// trailing or doubled slashes are tolerated.
     pub fn detect(path: &str, headers: &http::HeaderMap) -> (Provider, Endpoint) {
         let path = path.split(['?', '#']).next().unwrap_or_default();
-        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // API paths are short: their segments fit on the stack (no allocation per
+        // request); a longer path is classified from a Vec.
+        let mut stack = [""; 16];
+        let mut n = 0;
+        for s in path.split('/').filter(|s| !s.is_empty()) {
+            if n == stack.len() {
+                let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+                return Provider::classify(&segs, headers);
+            }
+            stack[n] = s;
+            n += 1;
+        }
+        Provider::classify(&stack[..n], headers)
+    }
+
+    /// [`Provider::detect`] on the path's non-empty segments.
+    fn classify(segs: &[&str], headers: &http::HeaderMap) -> (Provider, Endpoint) {
         let rest: Option<&[&str]> = if let Some(i) = segs.iter().position(|s| *s == "v1") {
             Some(&segs[i + 1..])
         } else if let Some(i) = segs

@@ -259,6 +259,11 @@ const HOP_BY_HOP: [&str; 8] = [
 /// Removes hop-by-hop headers, including those named in `Connection`: what a proxy built
 /// around the layer must do in both directions (the sidecar and the examples use it).
 pub fn strip_hop_by_hop(h: &mut http::HeaderMap) {
+    // Most messages carry none of these: one pass over the names decides, and only
+    // then is anything looked up and removed.
+    if !h.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<http::HeaderName> = h
         .get_all(http::header::CONNECTION)
         .iter()
@@ -273,4 +278,8 @@ pub fn strip_hop_by_hop(h: &mut http::HeaderMap) {
         h.remove(n);
     }
     h.remove(http::header::TRANSFER_ENCODING);
+}
+
+fn is_hop_by_hop(name: &http::HeaderName) -> bool {
+    *name == http::header::TRANSFER_ENCODING || HOP_BY_HOP.iter().any(|n| *name == **n)
 }
