@@ -189,16 +189,14 @@ where
     if *req.method() == Method::POST && path == "/v1/files" {
         return check_upload(config, req).await;
     }
-    let flags: Vec<Flag> = {
-        let all = match req.extensions().get::<UpstreamFlags>() {
-            Some(f) => f.0.clone(),
-            None => config.flags.get(&provider).cloned().unwrap_or_default(),
-        };
-        all.iter()
-            .filter(|f| f.applies_to(req.uri().path()))
-            .cloned()
-            .collect()
+    let all: Arc<[Flag]> = match req.extensions().get::<UpstreamFlags>() {
+        Some(f) => f.0.clone(),
+        None => config.flags.get(&provider).cloned().unwrap_or_default(),
     };
+    let flags: Vec<&Flag> = all
+        .iter()
+        .filter(|f| f.applies_to(req.uri().path()))
+        .collect();
     let uploads = *req.method() == Method::POST && path == "/v1/uploads";
     if !uploads && (flags.is_empty() || *req.method() != Method::POST) {
         return Ok(req.map(TrainingBody::passthrough));
@@ -244,10 +242,12 @@ where
             ));
         }
     }
-    let mut out = decoded.to_vec();
+    let mut out: Option<Vec<u8>> = None;
     for f in &flags {
-        out = rules::set_pointer(&out, &f.pointer, &f.value).map_err(|_| unparseable())?;
+        let current = out.as_deref().unwrap_or(&decoded);
+        out = Some(rules::set_pointer(current, &f.pointer, &f.value).map_err(|_| unparseable())?);
     }
+    let out = out.unwrap_or_else(|| decoded.to_vec());
     if out == bytes {
         return Ok(Request::from_parts(parts, TrainingBody::full(bytes)));
     }
