@@ -73,18 +73,23 @@ impl std::str::FromStr for Action {
 }
 
 /// The key behind hashes and pseudonyms. Its bytes never appear in `Debug` output.
+///
+/// Holds the HMAC state with the key already absorbed (its inner and outer pads hashed),
+/// so that each MAC starts from a copy of it: two SHA-256 blocks fewer per token.
 #[derive(Clone)]
-pub struct Key(Arc<[u8]>);
+pub struct Key(Arc<Hmac<Sha256>>);
 
 impl Key {
     /// A key from bytes (at least 16 are recommended).
     pub fn new(bytes: &[u8]) -> Key {
-        Key(bytes.into())
+        Key(Arc::new(
+            <Hmac<Sha256> as Mac>::new_from_slice(bytes).expect("HMAC takes any key length"),
+        ))
     }
 
     /// A fresh random key (tokens then differ between processes).
     pub fn random() -> Key {
-        Key(Self::random_bytes().as_slice().into())
+        Key::new(&Self::random_bytes())
     }
 
     /// 32 random bytes (from /dev/urandom; std's random hasher keys as a fallback).
@@ -106,8 +111,7 @@ impl Key {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut m =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut m = (*self.0).clone();
         for p in parts {
             m.update(&(p.len() as u64).to_le_bytes());
             m.update(p);
