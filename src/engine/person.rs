@@ -646,19 +646,21 @@ impl NameModel {
 fn normalize(v: &mut Vec<Range<usize>>) {
     v.retain(|r| r.start < r.end);
     v.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-    let mut w: Vec<Range<usize>> = Vec::with_capacity(v.len());
-    for r in v.drain(..) {
-        if let Some(last) = w.last_mut() {
-            if r.start < last.end {
-                if r.end > last.end {
-                    last.end = r.end;
-                }
-                continue;
+    // Merged in place: `v[..kept]` is the output so far.
+    let mut kept = 0;
+    for i in 0..v.len() {
+        let r = v[i].clone();
+        if kept > 0 && r.start < v[kept - 1].end {
+            let last = &mut v[kept - 1];
+            if r.end > last.end {
+                last.end = r.end;
             }
+            continue;
         }
-        w.push(r);
+        v[kept] = r;
+        kept += 1;
     }
-    *v = w;
+    v.truncate(kept);
 }
 
 /// Camel-case words (GitHub, PayPal, JavaScript) are products, not names;
