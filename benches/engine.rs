@@ -13,7 +13,11 @@
 //!   per ~200 bytes;
 //! - `prose_text`: the ~1 MB message as plain text through `Redactor::redact_str`;
 //! - `sse_stream`: a 50-event OpenAI chat-completions stream through
-//!   `redact_bytes(.., Format::Sse)`.
+//!   `redact_bytes(.., Format::Sse)`;
+//! - `chat_2k`: the proxy bench's ~2 KB chat-completions request (a name, an e-mail, a
+//!   phone number and an IBAN in ~1.8 KB of prose) through `redact_bytes(.., Format::Json)`
+//!   with `Action::Pseudonymize`: the per-request cost of the sidecar, also printed as µs
+//!   per body.
 //!
 //! Every input is generated deterministically (no files); the generators check that the
 //! prose really is clean and report how many planted values were found.
@@ -23,7 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use veilgate::engine::{Action, Engine, Format, Key, Redactor, Session, redact_bytes};
+use veilgate::engine::{
+    Action, Engine, Format, Key, Redactor, Session, redact_bytes, redact_bytes_with,
+};
 
 // ---------------------------------------------------------------------------------------
 // Deterministic input generation
@@ -396,6 +402,33 @@ fn sse_stream() -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The proxy bench's request body (`benches/proxy.rs`, `chat_body(false)`): ~2 KB, one
+/// name, e-mail, phone number and IBAN, then business prose.
+fn chat_2k() -> Vec<u8> {
+    const PROSE: &str = "The quarterly report shows steady growth in the northern region, driven by \
+        renewed demand for the mid-range product line and a shorter delivery time. Costs rose \
+        slightly because of freight, but margins held. The team suggests keeping the current \
+        pricing until the next review and investing the surplus in support staff. ";
+    let mut user = "Hello, I am Anna Kowalski (anna.kowalski@posteo.de, phone +49 30 12345678, \
+                    IBAN DE89 3704 0044 0532 0130 00). Please summarise the following for my \
+                    manager: "
+        .to_string();
+    while user.len() < 1800 {
+        user.push_str(PROSE);
+    }
+    user.truncate(1800);
+    serde_json::json!({
+        "model": "gpt-4o",
+        "temperature": 0.2,
+        "messages": [
+            {"role": "system", "content": "You are a concise business analyst. Answer in plain English."},
+            {"role": "user", "content": user},
+        ],
+    })
+    .to_string()
+    .into_bytes()
+}
+
 // ---------------------------------------------------------------------------------------
 // Cases
 // ---------------------------------------------------------------------------------------
@@ -404,6 +437,8 @@ struct Case {
     name: &'static str,
     input: Vec<u8>,
     run: fn(&Redactor, &[u8]) -> usize,
+    /// Runs with the pseudonymizing redactor instead of the redacting one.
+    pseudonymize: bool,
 }
 
 fn memchr_scan(b: &[u8]) -> usize {
@@ -425,11 +460,41 @@ fn run_sse(r: &Redactor, b: &[u8]) -> usize {
     redact_bytes(r, b, Format::Sse).expect("valid stream").len()
 }
 
-fn redactor() -> Redactor {
-    let engine = Arc::new(Engine::builtin().expect("built-in filters compile"));
-    Redactor::new(engine)
-        .with_action(Action::Redact)
-        .with_key(Key::new(b"veilgate-bench-key-0123456789abc"))
+/// One proxied request: a fresh session per body, as the redact layer does.
+fn run_request(r: &Redactor, b: &[u8]) -> usize {
+    let mut session = Session::default();
+    redact_bytes_with(r, b, Format::Json, &mut session)
+        .expect("valid JSON")
+        .len()
+}
+
+/// The redacting redactor of most cases and the pseudonymizing one of `chat_2k`.
+struct Redactors {
+    redact: Redactor,
+    pseudonymize: Redactor,
+}
+
+impl Redactors {
+    fn new() -> Redactors {
+        let engine = Arc::new(Engine::builtin().expect("built-in filters compile"));
+        let with = |action| {
+            Redactor::new(engine.clone())
+                .with_action(action)
+                .with_key(Key::new(b"veilgate-bench-key-0123456789abc"))
+        };
+        Redactors {
+            redact: with(Action::Redact),
+            pseudonymize: with(Action::Pseudonymize),
+        }
+    }
+
+    fn for_case(&self, case: &Case) -> &Redactor {
+        if case.pseudonymize {
+            &self.pseudonymize
+        } else {
+            &self.redact
+        }
+    }
 }
 
 fn cases(r: &Redactor) -> Vec<Case> {
@@ -463,27 +528,38 @@ fn cases(r: &Redactor) -> Vec<Case> {
             name: "prose_json",
             input: chat_body(&clean),
             run: run_json,
+            pseudonymize: false,
         },
         Case {
             name: "pii_json",
             input: chat_body(&dense),
             run: run_json,
+            pseudonymize: false,
         },
         Case {
             name: "prose_text",
             input: clean.into_bytes(),
             run: run_text,
+            pseudonymize: false,
         },
         Case {
             name: "sse_stream",
             input: sse_stream(),
             run: run_sse,
+            pseudonymize: false,
+        },
+        Case {
+            name: "chat_2k",
+            input: chat_2k(),
+            run: run_request,
+            pseudonymize: true,
         },
     ]
 }
 
-fn bench(c: &mut Criterion, r: &Redactor, cases: &[Case]) {
+fn bench(c: &mut Criterion, rs: &Redactors, cases: &[Case]) {
     for case in cases {
+        let r = rs.for_case(case);
         let mut g = c.benchmark_group(case.name);
         g.throughput(Throughput::Bytes(case.input.len() as u64));
         g.bench_function("memchr", |b| b.iter(|| memchr_scan(black_box(&case.input))));
@@ -507,7 +583,7 @@ fn mbps(bytes: usize, budget: Duration, mut f: impl FnMut() -> usize) -> f64 {
 }
 
 /// One line per case: `name: veilgate X MB/s, memchr Y MB/s, ratio X/Y`.
-fn ratio_summary(r: &Redactor, cases: &[Case], filters: &[String]) {
+fn ratio_summary(rs: &Redactors, cases: &[Case], filters: &[String]) {
     println!("\nratio summary (std::time::Instant loops, 1 s each, single thread):");
     for case in cases {
         // Criterion filters are substrings of `group/function`: `prose`, `pii_json/veilgate`.
@@ -518,6 +594,7 @@ fn ratio_summary(r: &Redactor, cases: &[Case], filters: &[String]) {
         {
             continue;
         }
+        let r = rs.for_case(case);
         let bytes = case.input.len();
         let base = mbps(bytes, Duration::from_secs(1), || {
             memchr_scan(black_box(&case.input))
@@ -528,6 +605,9 @@ fn ratio_summary(r: &Redactor, cases: &[Case], filters: &[String]) {
         let extra = if case.name == "sse_stream" {
             let per_event_us = bytes as f64 / (ours * 1e6) * 1e6 / 50.0;
             format!(" ({per_event_us:.1} us/event, {bytes} bytes)")
+        } else if case.name == "chat_2k" {
+            let per_body_us = bytes as f64 / (ours * 1e6) * 1e6;
+            format!(" ({per_body_us:.2} us/body, {bytes} bytes)")
         } else {
             format!(" ({bytes} bytes)")
         };
@@ -540,20 +620,20 @@ fn ratio_summary(r: &Redactor, cases: &[Case], filters: &[String]) {
 }
 
 fn main() {
-    let r = redactor();
-    let cases = cases(&r);
+    let rs = Redactors::new();
+    let cases = cases(&rs.redact);
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(20)
         .configure_from_args();
-    bench(&mut c, &r, &cases);
+    bench(&mut c, &rs, &cases);
     c.final_summary();
     // Criterion runs every benchmark once without timing unless `--bench` is given
     // (`cargo test --benches`); the summary is for real runs only.
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--list") {
         let filters: Vec<String> = args.into_iter().filter(|a| !a.starts_with('-')).collect();
-        ratio_summary(&r, &cases, &filters);
+        ratio_summary(&rs, &cases, &filters);
     }
 }

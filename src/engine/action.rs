@@ -73,18 +73,23 @@ impl std::str::FromStr for Action {
 }
 
 /// The key behind hashes and pseudonyms. Its bytes never appear in `Debug` output.
+///
+/// Holds the HMAC state with the key already absorbed (its inner and outer pads hashed),
+/// so that each MAC starts from a copy of it: two SHA-256 blocks fewer per token.
 #[derive(Clone)]
-pub struct Key(Arc<[u8]>);
+pub struct Key(Arc<Hmac<Sha256>>);
 
 impl Key {
     /// A key from bytes (at least 16 are recommended).
     pub fn new(bytes: &[u8]) -> Key {
-        Key(bytes.into())
+        Key(Arc::new(
+            <Hmac<Sha256> as Mac>::new_from_slice(bytes).expect("HMAC takes any key length"),
+        ))
     }
 
     /// A fresh random key (tokens then differ between processes).
     pub fn random() -> Key {
-        Key(Self::random_bytes().as_slice().into())
+        Key::new(&Self::random_bytes())
     }
 
     /// 32 random bytes (from /dev/urandom; std's random hasher keys as a fallback).
@@ -106,8 +111,7 @@ impl Key {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut m =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut m = (*self.0).clone();
         for p in parts {
             m.update(&(p.len() as u64).to_le_bytes());
             m.update(p);
@@ -404,14 +408,11 @@ impl Redactor {
                 out.push_str(&d.entity);
                 out.push(':');
                 for b in &mac[..5] {
-                    out.push_str(&format!("{b:02x}"));
+                    push_hex(*b, out);
                 }
                 out.push(']');
             }
-            Action::Pseudonymize => {
-                let token = self.token(&d.entity, value, session);
-                out.push_str(&token);
-            }
+            Action::Pseudonymize => self.token_into(&d.entity, value, session, out),
             Action::Block => {
                 return Err(Error::Blocked {
                     entity: d.entity.clone(),
@@ -424,6 +425,14 @@ impl Redactor {
 
     /// The pseudonym token of `value`, registered in the session's reverse map.
     pub fn token(&self, entity: &str, value: &str, session: &mut Session) -> String {
+        let mut out = String::new();
+        self.token_into(entity, value, session, &mut out);
+        out
+    }
+
+    /// Appends the pseudonym token of `value` to `out` and registers it in the session's
+    /// reverse map (the map keeps the only allocated copy of the token).
+    fn token_into(&self, entity: &str, value: &str, session: &mut Session, out: &mut String) {
         let norm = normalize(entity, value);
         let mac = self.key.mac(&[
             b"pseudonym",
@@ -433,14 +442,21 @@ impl Redactor {
         ]);
         // 6 base32 characters (30 bits); on a collision with another value in this session,
         // widen deterministically.
+        let start = out.len();
         for width in [6usize, 10, 16] {
-            let token = format!("<{entity}_{}>", base32(&mac, width));
-            match session.reverse.get(&token) {
+            out.truncate(start);
+            out.push('<');
+            out.push_str(entity);
+            out.push('_');
+            base32_into(&mac, width, out);
+            out.push('>');
+            let token = &out[start..];
+            match session.reverse.get(token) {
                 Some(orig) if normalize(entity, orig) != norm => continue,
-                Some(_) => return token,
+                Some(_) => return,
                 None => {
-                    session.reverse.insert(token.clone(), value.to_string());
-                    return token;
+                    session.reverse.insert(token.to_string(), value.to_string());
+                    return;
                 }
             }
         }
@@ -448,12 +464,18 @@ impl Redactor {
     }
 }
 
-/// Crockford base32 of the first `n * 5` bits of `bytes`.
-fn base32(bytes: &[u8], n: usize) -> String {
+/// Appends the two lower-case hex digits of `b`.
+fn push_hex(b: u8, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 15)]));
+}
+
+/// Appends the Crockford base32 of the first `n * 5` bits of `bytes`.
+fn base32_into(bytes: &[u8], n: usize, out: &mut String) {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut out = String::with_capacity(n);
     let (mut acc, mut bits, mut i) = (0u32, 0u32, 0usize);
-    while out.len() < n {
+    for _ in 0..n {
         if bits < 5 {
             acc = (acc << 8) | u32::from(bytes[i]);
             i += 1;
@@ -462,6 +484,13 @@ fn base32(bytes: &[u8], n: usize) -> String {
         bits -= 5;
         out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
     }
+}
+
+/// Crockford base32 of the first `n * 5` bits of `bytes`.
+#[cfg(test)]
+fn base32(bytes: &[u8], n: usize) -> String {
+    let mut out = String::with_capacity(n);
+    base32_into(bytes, n, &mut out);
     out
 }
 
@@ -491,11 +520,23 @@ pub fn normalize(entity: &str, value: &str) -> String {
             .map(|c| c.to_ascii_uppercase())
             .collect(),
         "IP_ADDRESS" => value.trim().to_ascii_lowercase(),
-        "PERSON" | "STREET_ADDRESS" => value
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase(),
+        "PERSON" | "STREET_ADDRESS" => {
+            // The words joined by single spaces, lower-cased (in place when ASCII, where
+            // that is the same as `to_lowercase`).
+            let mut joined = String::with_capacity(value.len());
+            for w in value.split_whitespace() {
+                if !joined.is_empty() {
+                    joined.push(' ');
+                }
+                joined.push_str(w);
+            }
+            if joined.is_ascii() {
+                joined.make_ascii_lowercase();
+                joined
+            } else {
+                joined.to_lowercase()
+            }
+        }
         _ => value.to_string(),
     }
 }

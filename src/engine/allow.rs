@@ -122,18 +122,21 @@ impl AllowList {
 
     /// True if this detected `value` of `entity` must be left intact.
     pub fn allows(&self, entity: &str, value: &str) -> bool {
-        if !self.values.is_empty() && self.values.contains(&value.to_lowercase()) {
+        if !self.values.is_empty() && self.values.contains(&*lowercase(value)) {
             return true;
         }
         match entity {
             "EMAIL" => {
                 let domain = value.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
-                let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+                let domain = domain.trim_end_matches('.').as_bytes();
+                // The listed domains are lower case: compare ignoring ASCII case rather
+                // than lower-casing a copy of every e-mail's domain.
                 self.email_domains.iter().any(|d| {
-                    domain == *d
+                    let d = d.as_bytes();
+                    domain.eq_ignore_ascii_case(d)
                         || (domain.len() > d.len()
-                            && domain.ends_with(d.as_str())
-                            && domain.as_bytes()[domain.len() - d.len() - 1] == b'.')
+                            && domain[domain.len() - d.len()..].eq_ignore_ascii_case(d)
+                            && domain[domain.len() - d.len() - 1] == b'.')
                 })
             }
             "IP_ADDRESS" => {
@@ -158,6 +161,19 @@ impl AllowList {
             }
             _ => false,
         }
+    }
+}
+
+/// `value.to_lowercase()`, borrowed when that changes nothing (ASCII without capitals,
+/// the common case), so checking a candidate against the allow-list allocates nothing.
+fn lowercase(value: &str) -> std::borrow::Cow<'_, str> {
+    if value
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        std::borrow::Cow::Borrowed(value)
+    } else {
+        std::borrow::Cow::Owned(value.to_lowercase())
     }
 }
 

@@ -67,6 +67,7 @@ where
         out: None,
         copied: 0,
         buf: String::new(),
+        spare_keys: Vec::new(),
     };
     p.ws();
     p.value(0, &mut visit)?;
@@ -89,6 +90,9 @@ struct Parser<'a> {
     /// Input bytes before this offset are already in `out`.
     copied: usize,
     buf: String,
+    /// Strings of keys already left (popped from `path`), reused for the next keys: one
+    /// allocation per nesting level instead of one per key.
+    spare_keys: Vec<String>,
 }
 
 impl<'a> Parser<'a> {
@@ -140,7 +144,9 @@ impl<'a> Parser<'a> {
                     self.ws();
                     self.path.push(Seg::Key(key));
                     self.value(depth + 1, visit)?;
-                    self.path.pop();
+                    if let Some(Seg::Key(k)) = self.path.pop() {
+                        self.spare_keys.push(k);
+                    }
                     self.ws();
                     if self.eat(b',') {
                         self.ws();
@@ -296,7 +302,10 @@ impl<'a> Parser<'a> {
         };
         let edits = visit(&lit, decoded)?;
         let key = if is_key {
-            decoded.to_string()
+            let mut k = self.spare_keys.pop().unwrap_or_default();
+            k.clear();
+            k.push_str(decoded);
+            k
         } else {
             String::new()
         };

@@ -799,12 +799,31 @@ enum Verdict {
 /// twice gives the same result as redacting it once.
 fn has_context(text: &str, start: usize, f: &Filter) -> bool {
     let from = floor_char(text, start.saturating_sub(f.context_window));
-    let window = text[from..start].to_ascii_lowercase();
-    let w = window.as_bytes();
+    let w = &text.as_bytes()[from..start];
     f.context.iter().any(|word| {
-        window.match_indices(word.as_str()).any(|(i, _)| {
+        matches_ignore_ascii_case(w, word.as_bytes()).any(|i| {
             i == 0 || !(w[i - 1].is_ascii_alphanumeric() || matches!(w[i - 1], b'[' | b'<' | b'_'))
         })
+    })
+}
+
+/// The starts of the non-overlapping occurrences of `needle` (ASCII lower case) in
+/// `hay`, ignoring ASCII case, left to right: what `match_indices` gives on
+/// `hay.to_ascii_lowercase()`, without building that copy for every candidate.
+fn matches_ignore_ascii_case<'h>(
+    hay: &'h [u8],
+    needle: &'h [u8],
+) -> impl Iterator<Item = usize> + 'h {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        if needle.is_empty() {
+            // `match_indices("")` would give every char boundary; no context word is empty.
+            return None;
+        }
+        let i = (from..=hay.len().checked_sub(needle.len())?)
+            .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))?;
+        from = i + needle.len();
+        Some(i)
     })
 }
 
@@ -824,9 +843,12 @@ fn resolve_overlaps(filters: &[Filter], mut found: Vec<Detection>) -> Vec<Detect
         return found;
     }
     found.sort_by_key(|d| (d.start, std::cmp::Reverse(d.end)));
-    let mut out: Vec<Detection> = Vec::with_capacity(found.len());
-    for d in found {
-        match out.last_mut() {
+    // Merged in place: `found[..kept]` is the output so far (no second vector).
+    let mut kept = 0;
+    for i in 0..found.len() {
+        let (out, rest) = found.split_at_mut(i);
+        let d = &mut rest[0];
+        match out[..kept].last_mut() {
             Some(last) if d.start < last.end => {
                 let (start, end) = (last.start.min(d.start), last.end.max(d.end));
                 // Two patterns matching at the same byte: the earlier filter wins, as in
@@ -837,17 +859,21 @@ fn resolve_overlaps(filters: &[Filter], mut found: Vec<Detection>) -> Vec<Detect
                 let wins = if both_patterns && d.start == last.start {
                     d.filter_index < last.filter_index
                 } else {
-                    rank(filters, &d) > rank(filters, last)
+                    rank(filters, d) > rank(filters, last)
                 };
                 if wins {
-                    *last = d;
+                    std::mem::swap(last, d);
                 }
                 (last.start, last.end) = (start, end);
             }
-            _ => out.push(d),
+            _ => {
+                found.swap(kept, i);
+                kept += 1;
+            }
         }
     }
-    out
+    found.truncate(kept);
+    found
 }
 
 pub(crate) fn next_char(text: &str, i: usize) -> usize {

@@ -23,9 +23,11 @@
 //! hashed (into a reusable buffer); lower-case words are hashed only when they
 //! sit right before a capitalized run or look like the end of a cue.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const FIRST_TXT: &str = include_str!("../../filters/names/first.txt");
 const LAST_TXT: &str = include_str!("../../filters/names/last.txt");
@@ -267,7 +269,13 @@ pub struct NameModel {
     /// diacritics. A word with diacritics that folds onto a stop entry but is not one of
     /// these ("Tuấn" vs the title "Tuan", "Åsa" vs the org suffix "ASA") is not that word.
     accented_stop: FxSet,
+    /// Identifies this model's word lists (a new id whenever they change): the per-thread
+    /// cache of classified words ([`Scratch::cap_cache`]) is only valid for one model.
+    id: u64,
 }
+
+/// Ids for [`NameModel::id`].
+static NEXT_MODEL_ID: AtomicU64 = AtomicU64::new(1);
 
 impl std::fmt::Debug for NameModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -314,6 +322,7 @@ impl NameModel {
             key_ambiguous: FxSet::default(),
             key_skip: FxSet::default(),
             accented_stop: FxSet::default(),
+            id: 0,
         };
         m.add_names(FIRST_TXT, F_FIRST);
         m.add_names(LAST_TXT, F_LAST);
@@ -370,6 +379,7 @@ impl NameModel {
         }
         self.keep_sig = keep;
         self.det_sig = det;
+        self.id = NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed);
     }
 
     fn add_word(&mut self, w: &str, flag: u32) {
@@ -609,21 +619,26 @@ impl NameModel {
     /// Returns non-overlapping byte ranges sorted by start; each covers the
     /// whole name (given + family, particles included).
     pub fn find(&self, text: &str, key: Option<&str>) -> Vec<Range<usize>> {
-        let mut sc = Scanner::new(self, text);
-        if let Some(k) = key {
-            match self.key_mode(k) {
-                KeyMode::Skip => return Vec::new(),
-                KeyMode::Name(mode) => {
-                    if let Some(r) = sc.value_name(0, text.len(), mode, true) {
-                        return vec![r];
-                    }
-                }
-                KeyMode::Other => {}
-            }
+        let mode = key.map(|k| self.key_mode(k));
+        if mode == Some(KeyMode::Skip) {
+            return Vec::new();
         }
-        sc.run();
-        let mut out = sc.out;
-        normalize(&mut out);
+        // The scan's buffers come from this thread's previous scans, so a call on a short
+        // text allocates nothing unless it finds a name (see `Scratch`).
+        let scratch = SCRATCH.with(|c| c.take());
+        let mut sc = Scanner::new(self, text, scratch);
+        let mut out = None;
+        if let Some(KeyMode::Name(mode)) = mode {
+            out = sc.value_name(0, text.len(), mode, true).map(|r| vec![r]);
+        }
+        let out = out.unwrap_or_else(|| {
+            sc.run();
+            let mut out = std::mem::take(&mut sc.out);
+            normalize(&mut out);
+            out
+        });
+        let scratch = sc.into_scratch();
+        SCRATCH.with(|c| c.replace(scratch));
         out
     }
 }
@@ -631,19 +646,21 @@ impl NameModel {
 fn normalize(v: &mut Vec<Range<usize>>) {
     v.retain(|r| r.start < r.end);
     v.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-    let mut w: Vec<Range<usize>> = Vec::with_capacity(v.len());
-    for r in v.drain(..) {
-        if let Some(last) = w.last_mut() {
-            if r.start < last.end {
-                if r.end > last.end {
-                    last.end = r.end;
-                }
-                continue;
+    // Merged in place: `v[..kept]` is the output so far.
+    let mut kept = 0;
+    for i in 0..v.len() {
+        let r = v[i].clone();
+        if kept > 0 && r.start < v[kept - 1].end {
+            let last = &mut v[kept - 1];
+            if r.end > last.end {
+                last.end = r.end;
             }
+            continue;
         }
-        w.push(r);
+        v[kept] = r;
+        kept += 1;
     }
-    *v = w;
+    v.truncate(kept);
 }
 
 /// Camel-case words (GitHub, PayPal, JavaScript) are products, not names;
@@ -1201,6 +1218,27 @@ struct CsvState {
     ncols_name: usize,
 }
 
+/// The reusable buffers of a [`Scanner`], kept per thread between calls of
+/// [`NameModel::find`]: the sidecar scans a few short strings per request, and
+/// allocating (and zeroing the word cache) for each cost more than scanning them.
+#[derive(Default)]
+struct Scratch {
+    toks: Vec<Tok>,
+    flags: Vec<u32>,
+    members: Vec<usize>,
+    runs: Vec<RunInfo>,
+    buf: String,
+    buf2: String,
+    fields: Vec<(usize, usize)>,
+    cap_cache: Vec<(u64, u32)>,
+    /// The [`NameModel::id`] that `cap_cache` was filled for.
+    cap_model: u64,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
 struct Scanner<'a> {
     m: &'a NameModel,
     text: &'a str,
@@ -1213,24 +1251,63 @@ struct Scanner<'a> {
     buf2: String,
     fields: Vec<(usize, usize)>,
     /// Flags of short ASCII capitalized words seen before (raw bytes -> flags), so
-    /// sentence openers are classified once per text.
+    /// sentence openers are classified once. A word's flags depend only on the word and
+    /// the model, so the cache lives on across texts (per thread, for one model).
     cap_cache: Vec<(u64, u32)>,
 }
 
 impl<'a> Scanner<'a> {
-    fn new(m: &'a NameModel, text: &'a str) -> Self {
+    /// A scanner over `text` with buffers from an earlier scan, emptied here so that no
+    /// state carries over (except the word cache, when it was filled for this model).
+    fn new(m: &'a NameModel, text: &'a str, scratch: Scratch) -> Self {
+        let Scratch {
+            mut toks,
+            mut flags,
+            mut members,
+            mut runs,
+            mut buf,
+            mut buf2,
+            mut fields,
+            mut cap_cache,
+            cap_model,
+        } = scratch;
+        toks.clear();
+        flags.clear();
+        members.clear();
+        runs.clear();
+        buf.clear();
+        buf2.clear();
+        fields.clear();
+        if cap_model != m.id {
+            cap_cache.clear();
+        }
         Scanner {
             m,
             text,
             out: Vec::new(),
-            toks: Vec::new(),
-            flags: Vec::new(),
-            members: Vec::new(),
-            runs: Vec::new(),
-            buf: String::with_capacity(64),
-            buf2: String::with_capacity(64),
-            fields: Vec::new(),
-            cap_cache: Vec::new(),
+            toks,
+            flags,
+            members,
+            runs,
+            buf,
+            buf2,
+            fields,
+            cap_cache,
+        }
+    }
+
+    /// The buffers back, for the next scan on this thread.
+    fn into_scratch(self) -> Scratch {
+        Scratch {
+            toks: self.toks,
+            flags: self.flags,
+            members: self.members,
+            runs: self.runs,
+            buf: self.buf,
+            buf2: self.buf2,
+            fields: self.fields,
+            cap_model: self.m.id,
+            cap_cache: self.cap_cache,
         }
     }
 
