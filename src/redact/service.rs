@@ -435,13 +435,23 @@ impl BodyKind {
         let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
             return BodyKind::Unknown;
         };
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match essence.as_str() {
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        // Media types are compared ignoring ASCII case; a stack copy spares an
+        // allocation per message for every type that fits (all the ones matched here).
+        let mut buf = [0u8; 64];
+        let lower;
+        let essence = match buf.get_mut(..essence.len()) {
+            Some(b) => {
+                b.copy_from_slice(essence.as_bytes());
+                b.make_ascii_lowercase();
+                std::str::from_utf8(b).unwrap_or_default()
+            }
+            None => {
+                lower = essence.to_ascii_lowercase();
+                lower.as_str()
+            }
+        };
+        match essence {
             "application/json" => BodyKind::Json,
             "application/x-ndjson" | "application/jsonl" | "application/json-lines" => {
                 BodyKind::JsonLines

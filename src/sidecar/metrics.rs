@@ -27,8 +27,9 @@ struct Histogram {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// (upstream, status) -> requests
-    requests: BTreeMap<(String, u16), u64>,
+    /// upstream -> status -> requests (nested, so a known upstream is found by `&str`:
+    /// no key is allocated per request)
+    requests: BTreeMap<String, BTreeMap<u16, u64>>,
     /// upstream -> time to response headers
     latency: BTreeMap<String, Histogram>,
     /// (direction, entity, action) -> detections
@@ -76,10 +77,15 @@ impl Metrics {
     /// One request answered (status as sent to the client) after `latency`.
     pub fn request(&self, upstream: &str, status: u16, latency: Duration) {
         self.with(|m| {
-            *m.requests
-                .entry((upstream.to_string(), status))
-                .or_default() += 1;
-            let h = m.latency.entry(upstream.to_string()).or_default();
+            let by_status = match m.requests.get_mut(upstream) {
+                Some(b) => b,
+                None => m.requests.entry(upstream.to_string()).or_default(),
+            };
+            *by_status.entry(status).or_default() += 1;
+            let h = match m.latency.get_mut(upstream) {
+                Some(h) => h,
+                None => m.latency.entry(upstream.to_string()).or_default(),
+            };
             let s = latency.as_secs_f64();
             for (i, b) in BUCKETS.iter().enumerate() {
                 if s <= *b {
@@ -120,7 +126,7 @@ impl Metrics {
             let mut s = String::new();
             let _ = writeln!(s, "# HELP veilgate_requests_total Requests answered, by upstream and status.");
             let _ = writeln!(s, "# TYPE veilgate_requests_total counter");
-            for ((u, st), n) in &m.requests {
+            for (u, st, n) in m.requests.iter().flat_map(|(u, b)| b.iter().map(move |(st, n)| (u, st, n))) {
                 let _ = writeln!(s, "veilgate_requests_total{{{usage}upstream=\"{}\",status=\"{st}\"}} {n}", esc(u));
             }
             let _ = writeln!(s, "# HELP veilgate_request_duration_seconds Time to response headers.");
