@@ -1235,7 +1235,7 @@ struct Scratch {
     buf: String,
     buf2: String,
     fields: Vec<(usize, usize)>,
-    cap_cache: Vec<(u64, u32)>,
+    cap_cache: Vec<(u128, u32)>,
     /// The [`NameModel::id`] that `cap_cache` was filled for.
     cap_model: u64,
 }
@@ -1258,7 +1258,7 @@ struct Scanner<'a> {
     /// Flags of short ASCII capitalized words seen before (raw bytes -> flags), so
     /// sentence openers are classified once. A word's flags depend only on the word and
     /// the model, so the cache lives on across texts (per thread, for one model).
-    cap_cache: Vec<(u64, u32)>,
+    cap_cache: Vec<(u128, u32)>,
 }
 
 impl<'a> Scanner<'a> {
@@ -1371,37 +1371,42 @@ impl<'a> Scanner<'a> {
             return f;
         }
         let t = self.toks[i];
-        let w = &self.text[t.s..t.e];
         let f = match t.kind {
-            TK::Cap if w.len() <= 8 && w.is_ascii() => {
-                // The word's bytes, zero-padded: one 8-byte load and a mask where the text
-                // goes on for 8 bytes (no copy of a variable length).
+            TK::Cap if t.e - t.s <= 16 => {
+                // The word's bytes, zero-padded, as the cache key: sentence openers up to
+                // 16 bytes ("Sometimes", "Additionally") are classified once. Two 8-byte
+                // loads and a mask where the text goes on for 16 bytes (no copy of a
+                // variable length); a word with a non-ASCII byte is not cached.
                 let tb = self.text.as_bytes();
-                let key = if t.s + 8 <= tb.len() {
-                    let mut k = [0u8; 8];
-                    k.copy_from_slice(&tb[t.s..t.s + 8]);
-                    u64::from_le_bytes(k) & (u64::MAX >> (64 - 8 * w.len()))
+                let len = t.e - t.s;
+                let mut k = [0u8; 16];
+                if t.s + 16 <= tb.len() {
+                    k.copy_from_slice(&tb[t.s..t.s + 16]);
                 } else {
-                    let mut k = [0u8; 8];
-                    k[..w.len()].copy_from_slice(w.as_bytes());
-                    u64::from_le_bytes(k)
-                };
-                if self.cap_cache.is_empty() {
-                    self.cap_cache = vec![(0, 0); 256];
+                    k[..len].copy_from_slice(&tb[t.s..t.e]);
                 }
-                let slot = (key.wrapping_mul(FX_K) >> 56) as usize;
-                let (ck, cf) = self.cap_cache[slot];
-                if ck == key {
-                    cf
+                let key = u128::from_le_bytes(k) & (u128::MAX >> (128 - 8 * len));
+                if key & 0x8080_8080_8080_8080_8080_8080_8080_8080 != 0 {
+                    self.m.classify(&self.text[t.s..t.e], &mut self.buf)
                 } else {
-                    let f = self.m.classify(w, &mut self.buf);
-                    self.cap_cache[slot] = (key, f);
-                    f
+                    if self.cap_cache.is_empty() {
+                        self.cap_cache = vec![(0, 0); 256];
+                    }
+                    let fold = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
+                    let slot = (fold.wrapping_mul(FX_K) >> 56) as usize;
+                    let (ck, cf) = self.cap_cache[slot];
+                    if ck == key {
+                        cf
+                    } else {
+                        let f = self.m.classify(&self.text[t.s..t.e], &mut self.buf);
+                        self.cap_cache[slot] = (key, f);
+                        f
+                    }
                 }
             }
-            TK::Cap => self.m.classify(w, &mut self.buf),
+            TK::Cap => self.m.classify(&self.text[t.s..t.e], &mut self.buf),
             TK::Lower => {
-                fold_into(w, &mut self.buf);
+                fold_into(&self.text[t.s..t.e], &mut self.buf);
                 self.m.lookup(&self.buf)
             }
             _ => 0,
