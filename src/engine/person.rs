@@ -53,6 +53,9 @@ const F_SHAPE: u32 = 1 << 17;
 const F_NAME: u32 = F_FIRST | F_LAST | F_SHAPE;
 const UNSET: u32 = u32::MAX;
 
+/// Entries of `NameModel::cls`: 17 lengths (16 and up share one) x 32 x 32. A fixed-size
+/// array, so that the tokenizer's masked index needs no bounds check.
+const CLS_LEN: usize = 17 * 1024;
 /// Class bits of a plain lower-case word (`NameModel::cls`).
 const C_KEEP: u8 = 1;
 const C_DET: u8 = 1 << 1;
@@ -257,7 +260,7 @@ pub struct NameModel {
     /// The three signatures as class bits (`C_KEEP`, `C_DET`, `C_LOWER`) of one byte per
     /// (len, first byte & 31, last byte & 31), `len` capped at 16 (always `C_KEEP`): a
     /// plain word outside all three is dropped.
-    cls: Vec<u8>,
+    cls: Box<[u8; CLS_LEN]>,
     signoffs: FxSet,
     fields: FxMap<FieldKind>,
     csv_name: FxSet,
@@ -313,7 +316,7 @@ impl NameModel {
             lower_sig: [[0; 32]; 16],
             keep_sig: [[0; 32]; 16],
             det_sig: [[0; 32]; 16],
-            cls: Vec::new(),
+            cls: Box::new([C_KEEP; CLS_LEN]),
             signoffs: FxSet::default(),
             fields: FxMap::default(),
             csv_name: FxSet::default(),
@@ -366,7 +369,7 @@ impl NameModel {
                 }
             }
         }
-        self.cls = vec![C_KEEP; 17 * 1024];
+        self.cls = Box::new([C_KEEP; CLS_LEN]);
         for l in 0..16 {
             for c in 0..32 {
                 for d in 0..32 {
@@ -846,7 +849,9 @@ fn plain_word(
 /// too, and so is any context word followed by a plain word that is no context word.
 fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
     toks.clear();
-    let b = text.as_bytes();
+    // Only the line is read (every look past a word checks `le` first); cut to it, so
+    // that those checks also stand for the bounds checks.
+    let b = &text.as_bytes()[..le];
     let mut i = ls;
     // Plain lower-case words still to keep after a lower-case cue.
     let mut keep_after = 0u8;
