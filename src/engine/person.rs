@@ -938,12 +938,7 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
                 let c = m.cls[(j - i).min(16) * 1024
                     + ((b[i] & 31) as usize) * 32
                     + (b[j - 1] & 31) as usize];
-                if c | keep_after == 0 {
-                    // Most words of prose: no context word, none to keep; it drops the
-                    // held word (what the branch below does for `c == 0`, without
-                    // storing a held word that nothing reads).
-                    pend_on = false;
-                } else if c & C_LOWER == 0 && keep_after == 0 {
+                if c & C_LOWER == 0 && keep_after == 0 {
                     // A plain word drops the held word, a context word keeps it; a
                     // context word or determiner is held in turn.
                     if c & C_KEEP != 0 && pend_on {
