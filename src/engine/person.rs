@@ -369,7 +369,7 @@ impl NameModel {
                 }
             }
         }
-        self.cls = Box::new([C_KEEP; CLS_LEN]);
+        *self.cls = [C_KEEP; CLS_LEN];
         for l in 0..16 {
             for c in 0..32 {
                 for d in 0..32 {
