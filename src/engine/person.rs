@@ -53,6 +53,9 @@ const F_SHAPE: u32 = 1 << 17;
 const F_NAME: u32 = F_FIRST | F_LAST | F_SHAPE;
 const UNSET: u32 = u32::MAX;
 
+/// Entries of `NameModel::cls`: 17 lengths (16 and up share one) x 32 x 32. A fixed-size
+/// array, so that the tokenizer's masked index needs no bounds check.
+const CLS_LEN: usize = 17 * 1024;
 /// Class bits of a plain lower-case word (`NameModel::cls`).
 const C_KEEP: u8 = 1;
 const C_DET: u8 = 1 << 1;
@@ -257,7 +260,7 @@ pub struct NameModel {
     /// The three signatures as class bits (`C_KEEP`, `C_DET`, `C_LOWER`) of one byte per
     /// (len, first byte & 31, last byte & 31), `len` capped at 16 (always `C_KEEP`): a
     /// plain word outside all three is dropped.
-    cls: Vec<u8>,
+    cls: Box<[u8; CLS_LEN]>,
     signoffs: FxSet,
     fields: FxMap<FieldKind>,
     csv_name: FxSet,
@@ -313,7 +316,7 @@ impl NameModel {
             lower_sig: [[0; 32]; 16],
             keep_sig: [[0; 32]; 16],
             det_sig: [[0; 32]; 16],
-            cls: Vec::new(),
+            cls: Box::new([C_KEEP; CLS_LEN]),
             signoffs: FxSet::default(),
             fields: FxMap::default(),
             csv_name: FxSet::default(),
@@ -366,7 +369,7 @@ impl NameModel {
                 }
             }
         }
-        self.cls = vec![C_KEEP; 17 * 1024];
+        *self.cls = [C_KEEP; CLS_LEN];
         for l in 0..16 {
             for c in 0..32 {
                 for d in 0..32 {
@@ -846,7 +849,9 @@ fn plain_word(
 /// too, and so is any context word followed by a plain word that is no context word.
 fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
     toks.clear();
-    let b = text.as_bytes();
+    // Only the line is read (every look past a word checks `le` first); cut to it, so
+    // that those checks also stand for the bounds checks.
+    let b = &text.as_bytes()[..le];
     let mut i = ls;
     // Plain lower-case words still to keep after a lower-case cue.
     let mut keep_after = 0u8;
@@ -1230,7 +1235,7 @@ struct Scratch {
     buf: String,
     buf2: String,
     fields: Vec<(usize, usize)>,
-    cap_cache: Vec<(u64, u32)>,
+    cap_cache: Vec<(u128, u32)>,
     /// The [`NameModel::id`] that `cap_cache` was filled for.
     cap_model: u64,
 }
@@ -1253,7 +1258,7 @@ struct Scanner<'a> {
     /// Flags of short ASCII capitalized words seen before (raw bytes -> flags), so
     /// sentence openers are classified once. A word's flags depend only on the word and
     /// the model, so the cache lives on across texts (per thread, for one model).
-    cap_cache: Vec<(u64, u32)>,
+    cap_cache: Vec<(u128, u32)>,
 }
 
 impl<'a> Scanner<'a> {
@@ -1366,37 +1371,42 @@ impl<'a> Scanner<'a> {
             return f;
         }
         let t = self.toks[i];
-        let w = &self.text[t.s..t.e];
         let f = match t.kind {
-            TK::Cap if w.len() <= 8 && w.is_ascii() => {
-                // The word's bytes, zero-padded: one 8-byte load and a mask where the text
-                // goes on for 8 bytes (no copy of a variable length).
+            TK::Cap if t.e - t.s <= 16 => {
+                // The word's bytes, zero-padded, as the cache key: sentence openers up to
+                // 16 bytes ("Sometimes", "Additionally") are classified once. Two 8-byte
+                // loads and a mask where the text goes on for 16 bytes (no copy of a
+                // variable length); a word with a non-ASCII byte is not cached.
                 let tb = self.text.as_bytes();
-                let key = if t.s + 8 <= tb.len() {
-                    let mut k = [0u8; 8];
-                    k.copy_from_slice(&tb[t.s..t.s + 8]);
-                    u64::from_le_bytes(k) & (u64::MAX >> (64 - 8 * w.len()))
+                let len = t.e - t.s;
+                let mut k = [0u8; 16];
+                if t.s + 16 <= tb.len() {
+                    k.copy_from_slice(&tb[t.s..t.s + 16]);
                 } else {
-                    let mut k = [0u8; 8];
-                    k[..w.len()].copy_from_slice(w.as_bytes());
-                    u64::from_le_bytes(k)
-                };
-                if self.cap_cache.is_empty() {
-                    self.cap_cache = vec![(0, 0); 256];
+                    k[..len].copy_from_slice(&tb[t.s..t.e]);
                 }
-                let slot = (key.wrapping_mul(FX_K) >> 56) as usize;
-                let (ck, cf) = self.cap_cache[slot];
-                if ck == key {
-                    cf
+                let key = u128::from_le_bytes(k) & (u128::MAX >> (128 - 8 * len));
+                if key & 0x8080_8080_8080_8080_8080_8080_8080_8080 != 0 {
+                    self.m.classify(&self.text[t.s..t.e], &mut self.buf)
                 } else {
-                    let f = self.m.classify(w, &mut self.buf);
-                    self.cap_cache[slot] = (key, f);
-                    f
+                    if self.cap_cache.is_empty() {
+                        self.cap_cache = vec![(0, 0); 256];
+                    }
+                    let fold = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
+                    let slot = (fold.wrapping_mul(FX_K) >> 56) as usize;
+                    let (ck, cf) = self.cap_cache[slot];
+                    if ck == key {
+                        cf
+                    } else {
+                        let f = self.m.classify(&self.text[t.s..t.e], &mut self.buf);
+                        self.cap_cache[slot] = (key, f);
+                        f
+                    }
                 }
             }
-            TK::Cap => self.m.classify(w, &mut self.buf),
+            TK::Cap => self.m.classify(&self.text[t.s..t.e], &mut self.buf),
             TK::Lower => {
-                fold_into(w, &mut self.buf);
+                fold_into(&self.text[t.s..t.e], &mut self.buf);
                 self.m.lookup(&self.buf)
             }
             _ => 0,
