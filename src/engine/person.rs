@@ -1248,72 +1248,39 @@ struct Scanner<'a> {
     m: &'a NameModel,
     text: &'a str,
     out: Vec<Range<usize>>,
-    toks: Vec<Tok>,
-    flags: Vec<u32>,
-    members: Vec<usize>,
-    runs: Vec<RunInfo>,
-    buf: String,
-    buf2: String,
-    fields: Vec<(usize, usize)>,
-    /// Flags of short ASCII capitalized words seen before (raw bytes -> flags), so
-    /// sentence openers are classified once. A word's flags depend only on the word and
-    /// the model, so the cache lives on across texts (per thread, for one model).
-    cap_cache: Vec<(u128, u32)>,
+    /// Working buffers, reused across scans on this thread. Their `cap_cache` holds the
+    /// flags of short ASCII capitalized words seen before (raw bytes -> flags), so
+    /// sentence openers are classified once: a word's flags depend only on the word and
+    /// the model, so that cache lives on across texts (per thread, for one model).
+    s: Scratch,
 }
 
 impl<'a> Scanner<'a> {
     /// A scanner over `text` with buffers from an earlier scan, emptied here so that no
     /// state carries over (except the word cache, when it was filled for this model).
-    fn new(m: &'a NameModel, text: &'a str, scratch: Scratch) -> Self {
-        let Scratch {
-            mut toks,
-            mut flags,
-            mut members,
-            mut runs,
-            mut buf,
-            mut buf2,
-            mut fields,
-            mut cap_cache,
-            cap_model,
-        } = scratch;
-        toks.clear();
-        flags.clear();
-        members.clear();
-        runs.clear();
-        buf.clear();
-        buf2.clear();
-        fields.clear();
-        if cap_model != m.id {
-            cap_cache.clear();
+    fn new(m: &'a NameModel, text: &'a str, mut s: Scratch) -> Self {
+        s.toks.clear();
+        s.flags.clear();
+        s.members.clear();
+        s.runs.clear();
+        s.buf.clear();
+        s.buf2.clear();
+        s.fields.clear();
+        if s.cap_model != m.id {
+            s.cap_cache.clear();
+            s.cap_model = m.id;
         }
         Scanner {
             m,
             text,
             out: Vec::new(),
-            toks,
-            flags,
-            members,
-            runs,
-            buf,
-            buf2,
-            fields,
-            cap_cache,
+            s,
         }
     }
 
     /// The buffers back, for the next scan on this thread.
     fn into_scratch(self) -> Scratch {
-        Scratch {
-            toks: self.toks,
-            flags: self.flags,
-            members: self.members,
-            runs: self.runs,
-            buf: self.buf,
-            buf2: self.buf2,
-            fields: self.fields,
-            cap_model: self.m.id,
-            cap_cache: self.cap_cache,
-        }
+        self.s
     }
 
     fn push(&mut self, s: usize, e: usize) {
@@ -1366,11 +1333,11 @@ impl<'a> Scanner<'a> {
     // ----- flags ---------------------------------------------------------
 
     fn flag(&mut self, i: usize) -> u32 {
-        let f = self.flags[i];
+        let f = self.s.flags[i];
         if f != UNSET {
             return f;
         }
-        let t = self.toks[i];
+        let t = self.s.toks[i];
         let f = match t.kind {
             TK::Cap if t.e - t.s <= 16 => {
                 // The word's bytes, zero-padded, as the cache key: sentence openers up to
@@ -1387,38 +1354,38 @@ impl<'a> Scanner<'a> {
                 }
                 let key = u128::from_le_bytes(k) & (u128::MAX >> (128 - 8 * len));
                 if key & 0x8080_8080_8080_8080_8080_8080_8080_8080 != 0 {
-                    self.m.classify(&self.text[t.s..t.e], &mut self.buf)
+                    self.m.classify(&self.text[t.s..t.e], &mut self.s.buf)
                 } else {
-                    if self.cap_cache.is_empty() {
-                        self.cap_cache = vec![(0, 0); 256];
+                    if self.s.cap_cache.is_empty() {
+                        self.s.cap_cache = vec![(0, 0); 256];
                     }
                     let fold = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
                     let slot = (fold.wrapping_mul(FX_K) >> 56) as usize;
-                    let (ck, cf) = self.cap_cache[slot];
+                    let (ck, cf) = self.s.cap_cache[slot];
                     if ck == key {
                         cf
                     } else {
-                        let f = self.m.classify(&self.text[t.s..t.e], &mut self.buf);
-                        self.cap_cache[slot] = (key, f);
+                        let f = self.m.classify(&self.text[t.s..t.e], &mut self.s.buf);
+                        self.s.cap_cache[slot] = (key, f);
                         f
                     }
                 }
             }
-            TK::Cap => self.m.classify(&self.text[t.s..t.e], &mut self.buf),
+            TK::Cap => self.m.classify(&self.text[t.s..t.e], &mut self.s.buf),
             TK::Lower => {
-                fold_into(&self.text[t.s..t.e], &mut self.buf);
-                self.m.lookup(&self.buf)
+                fold_into(&self.text[t.s..t.e], &mut self.s.buf);
+                self.m.lookup(&self.s.buf)
             }
             _ => 0,
         };
-        self.flags[i] = f;
+        self.s.flags[i] = f;
         f
     }
 
     fn word_eq(&mut self, i: usize, w: &str) -> bool {
-        let t = self.toks[i];
-        fold_into(&self.text[t.s..t.e], &mut self.buf2);
-        self.buf2 == w
+        let t = self.s.toks[i];
+        fold_into(&self.text[t.s..t.e], &mut self.s.buf2);
+        self.s.buf2 == w
     }
 
     // ----- cues ----------------------------------------------------------
@@ -1429,8 +1396,8 @@ impl<'a> Scanner<'a> {
             return None;
         }
         let p = i - 1;
-        let pt = self.toks[p];
-        let gap = &self.text[pt.e..self.toks[i].s];
+        let pt = self.s.toks[p];
+        let gap = &self.text[pt.e..self.s.toks[i].s];
         if matches!(pt.kind, TK::Cap | TK::Lower) {
             let pf = self.flag(p);
             if pf & F_TITLE != 0 && title_gap(gap) && !need_lower {
@@ -1441,9 +1408,9 @@ impl<'a> Scanner<'a> {
         if !ok || !matches!(pt.kind, TK::Cap | TK::Lower) {
             return None;
         }
-        fold_into(&self.text[pt.s..pt.e], &mut self.buf2);
+        fold_into(&self.text[pt.s..pt.e], &mut self.s.buf2);
         let m = self.m;
-        let cands = m.cues.get(self.buf2.as_str())?;
+        let cands = m.cues.get(self.s.buf2.as_str())?;
         let mut best: Option<Cue> = None;
         'c: for c in cands {
             if c.comma && !comma {
@@ -1458,7 +1425,7 @@ impl<'a> Scanner<'a> {
                     continue 'c;
                 }
                 let q = k - 1;
-                if !joinable(self.text, self.toks[q].e, self.toks[k].s, false)
+                if !joinable(self.text, self.s.toks[q].e, self.s.toks[k].s, false)
                     || !self.word_eq(q, w)
                 {
                     continue 'c;
@@ -1476,16 +1443,16 @@ impl<'a> Scanner<'a> {
 
     fn generic(&mut self, ls: usize, le: usize) {
         let text = self.text;
-        let mut toks = std::mem::take(&mut self.toks);
+        let mut toks = std::mem::take(&mut self.s.toks);
         tokenize(self.m, text, ls, le, &mut toks);
-        self.toks = toks;
-        let n = self.toks.len();
-        self.flags.clear();
-        self.flags.resize(n, UNSET);
-        self.runs.clear();
+        self.s.toks = toks;
+        let n = self.s.toks.len();
+        self.s.flags.clear();
+        self.s.flags.resize(n, UNSET);
+        self.s.runs.clear();
         let mut i = 0;
         while i < n {
-            let t = self.toks[i];
+            let t = self.s.toks[i];
             match t.kind {
                 TK::Lower => {
                     i = self.lower_cue(i);
@@ -1511,7 +1478,7 @@ impl<'a> Scanner<'a> {
 
     /// A lower-case cue ("my name is") followed by a lower-case dictionary name.
     fn lower_cue(&mut self, i: usize) -> usize {
-        let t = self.toks[i];
+        let t = self.s.toks[i];
         let b = self.text.as_bytes();
         let len = t.e - t.s;
         if len >= 16
@@ -1519,10 +1486,10 @@ impl<'a> Scanner<'a> {
         {
             return i + 1;
         }
-        let n = self.toks.len();
+        let n = self.s.toks.len();
         if i + 1 >= n
-            || self.toks[i + 1].kind != TK::Lower
-            || !joinable(self.text, t.e, self.toks[i + 1].s, false)
+            || self.s.toks[i + 1].kind != TK::Lower
+            || !joinable(self.text, t.e, self.s.toks[i + 1].s, false)
         {
             return i + 1;
         }
@@ -1540,8 +1507,8 @@ impl<'a> Scanner<'a> {
         let mut k = i + 2;
         while k < n
             && k <= i + 6
-            && self.toks[k].kind == TK::Lower
-            && joinable(self.text, self.toks[k - 1].e, self.toks[k].s, false)
+            && self.s.toks[k].kind == TK::Lower
+            && joinable(self.text, self.s.toks[k - 1].e, self.s.toks[k].s, false)
         {
             let f = self.flag(k);
             if is_strong(f) && f & F_PARTICLE == 0 {
@@ -1551,7 +1518,7 @@ impl<'a> Scanner<'a> {
             }
             k += 1;
         }
-        let (s, e) = (self.toks[i + 1].s, self.toks[last].e);
+        let (s, e) = (self.s.toks[i + 1].s, self.s.toks[last].e);
         self.push(s, e);
         last + 1
     }
@@ -1560,25 +1527,25 @@ impl<'a> Scanner<'a> {
     /// index of its last token.
     fn build_run(&mut self, i: usize, ls: usize) -> usize {
         let text = self.text;
-        let n = self.toks.len();
-        self.members.clear();
-        self.members.push(i);
+        let n = self.s.toks.len();
+        self.s.members.clear();
+        self.s.members.push(i);
         let mut j = i;
-        while self.members.len() < 12 {
+        while self.s.members.len() < 12 {
             let nj = j + 1;
             if nj >= n
                 || !joinable(
                     text,
-                    self.toks[j].e,
-                    self.toks[nj].s,
-                    self.toks[j].kind == TK::Initial,
+                    self.s.toks[j].e,
+                    self.s.toks[nj].s,
+                    self.s.toks[j].kind == TK::Initial,
                 )
             {
                 break;
             }
-            match self.toks[nj].kind {
+            match self.s.toks[nj].kind {
                 TK::Initial => {
-                    self.members.push(nj);
+                    self.s.members.push(nj);
                     j = nj;
                 }
                 TK::Cap => {
@@ -1586,29 +1553,30 @@ impl<'a> Scanner<'a> {
                     if f & (F_CAMEL | F_TITLE) != 0 || (is_pure_stop(f) && f & F_PARTICLE == 0) {
                         if is_pure_stop(f) && self.absorbable(j, nj) {
                             // "Luis Zaragoza", "Jodie Shepherd": a word after a given name.
-                            self.members.push(nj);
+                            self.s.members.push(nj);
                         }
                         break;
                     }
-                    self.members.push(nj);
+                    self.s.members.push(nj);
                     j = nj;
                 }
                 TK::Lower => {
                     let mut k = nj;
                     while k < n
                         && k < nj + 3
-                        && self.toks[k].kind == TK::Lower
+                        && self.s.toks[k].kind == TK::Lower
                         && self.flag(k) & F_PARTICLE != 0
                     {
-                        if k > nj && !joinable(text, self.toks[k - 1].e, self.toks[k].s, false) {
+                        if k > nj && !joinable(text, self.s.toks[k - 1].e, self.s.toks[k].s, false)
+                        {
                             break;
                         }
                         k += 1;
                     }
                     if k == nj
                         || k >= n
-                        || self.toks[k].kind != TK::Cap
-                        || !joinable(text, self.toks[k - 1].e, self.toks[k].s, false)
+                        || self.s.toks[k].kind != TK::Cap
+                        || !joinable(text, self.s.toks[k - 1].e, self.s.toks[k].s, false)
                     {
                         break;
                     }
@@ -1617,7 +1585,7 @@ impl<'a> Scanner<'a> {
                         break;
                     }
                     for q in nj..=k {
-                        self.members.push(q);
+                        self.s.members.push(q);
                     }
                     j = k;
                 }
@@ -1626,11 +1594,11 @@ impl<'a> Scanner<'a> {
         }
         let end_tok = j;
         // Trim particles at the edges (not names themselves).
-        while self.members.len() > 1 {
-            let l = *self.members.last().unwrap_or(&i);
+        while self.s.members.len() > 1 {
+            let l = *self.s.members.last().unwrap_or(&i);
             let f = self.flag(l);
-            if f & F_PARTICLE != 0 && f & F_NAME == 0 && self.toks[l].kind != TK::Initial {
-                self.members.pop();
+            if f & F_PARTICLE != 0 && f & F_NAME == 0 && self.s.toks[l].kind != TK::Initial {
+                self.s.members.pop();
             } else {
                 break;
             }
@@ -1643,9 +1611,9 @@ impl<'a> Scanner<'a> {
         let mut first_only = false;
         let mut single_flag = 0u32;
         let mut allcaps_unknown = 0usize;
-        for idx in 0..self.members.len() {
-            let q = self.members[idx];
-            let t = self.toks[q];
+        for idx in 0..self.s.members.len() {
+            let q = self.s.members[idx];
+            let t = self.s.toks[q];
             if t.kind == TK::Initial {
                 initials += 1;
                 continue;
@@ -1671,10 +1639,10 @@ impl<'a> Scanner<'a> {
             }
         }
         let mut words = strong + weak + unknown;
-        let first_tok = self.members[0];
-        let mut s = self.toks[first_tok].s;
-        let last_tok = *self.members.last().unwrap_or(&first_tok);
-        let e = self.toks[last_tok].e;
+        let first_tok = self.s.members[0];
+        let mut s = self.s.toks[first_tok].s;
+        let last_tok = *self.s.members.last().unwrap_or(&first_tok);
+        let e = self.s.toks[last_tok].e;
 
         let mut cue = self.cue_before(first_tok, false);
         // "Frau von Bülow", "mevrouw de Groot", "sig.ra de La Fontaine": a title or
@@ -1683,33 +1651,33 @@ impl<'a> Scanner<'a> {
             let mut p = first_tok;
             while p > 0
                 && first_tok - p < 3
-                && self.toks[p - 1].kind == TK::Lower
-                && joinable(text, self.toks[p - 1].e, self.toks[p].s, false)
+                && self.s.toks[p - 1].kind == TK::Lower
+                && joinable(text, self.s.toks[p - 1].e, self.s.toks[p].s, false)
                 && self.flag(p - 1) & F_PARTICLE != 0
             {
                 p -= 1;
             }
             if p < first_tok && self.cue_before(p, false) == Some(Cue::Strong) {
                 cue = Some(Cue::Strong);
-                s = self.toks[p].s;
+                s = self.s.toks[p].s;
             }
         }
         // Place prefix right before ("San Francisco"), org suffix right after ("Acme Corp").
         let mut blocked = false;
         if first_tok > 0 {
             let p = first_tok - 1;
-            let pt = self.toks[p];
+            let pt = self.s.toks[p];
             if pt.kind == TK::Cap
                 && self.flag(p) & F_PLACE != 0
-                && title_gap(&text[pt.e..self.toks[first_tok].s])
+                && title_gap(&text[pt.e..self.s.toks[first_tok].s])
             {
                 blocked = true;
             }
         }
         if end_tok + 1 < n {
             let q = end_tok + 1;
-            if self.toks[q].kind == TK::Cap
-                && joinable(text, self.toks[end_tok].e, self.toks[q].s, false)
+            if self.s.toks[q].kind == TK::Cap
+                && joinable(text, self.s.toks[end_tok].e, self.s.toks[q].s, false)
                 && self.flag(q) & F_ORG != 0
             {
                 blocked = true;
@@ -1718,51 +1686,51 @@ impl<'a> Scanner<'a> {
         // An unknown capitalized word at a sentence start before a given name
         // is usually a verb or interjection ("Congrats Anna").
         if cue.is_none()
-            && self.members.len() >= 2
+            && self.s.members.len() >= 2
             && first_only
-            && self.toks[first_tok].kind == TK::Cap
+            && self.s.toks[first_tok].kind == TK::Cap
             && self.flag(first_tok) & F_NAME == 0
             && allcaps_unknown == 0
             && sentence_start(text, ls, s)
         {
             words -= 1;
             unknown -= 1;
-            s = self.toks[self.members[1]].s;
+            s = self.s.toks[self.s.members[1]].s;
         }
         let nosolo = words == 1 && single_flag & F_NOSOLO != 0;
-        let mut accept = match cue {
-            Some(Cue::Strong) => words >= 1 && !nosolo,
-            Some(Cue::Weak) => {
-                strong >= 1
-                    || (weak >= 1 && (words >= 2 || initials >= 1))
-                    || ((2..=3).contains(&words)
-                        && !self
-                            .members
-                            .iter()
-                            .any(|&q| common_word_shape(&text[self.toks[q].s..self.toks[q].e])))
-            }
-            None => false,
-        };
+        let mut accept =
+            match cue {
+                Some(Cue::Strong) => words >= 1 && !nosolo,
+                Some(Cue::Weak) => {
+                    strong >= 1
+                        || (weak >= 1 && (words >= 2 || initials >= 1))
+                        || ((2..=3).contains(&words)
+                            && !self.s.members.iter().any(|&q| {
+                                common_word_shape(&text[self.s.toks[q].s..self.s.toks[q].e])
+                            }))
+                }
+                None => false,
+            };
         if !accept && cue.is_none_or(|c| c == Cue::Weak) {
             if strong >= 1 && (words >= 2 || initials >= 1) {
                 accept = true;
             } else if strong == 1
                 && words == 1
                 && !nosolo
-                && allcaps_single(text, &self.toks, first_tok, last_tok)
+                && allcaps_single(text, &self.s.toks, first_tok, last_tok)
             {
                 // A lone dictionary name: not after a determiner ("der Koch").
                 let det = first_tok > 0 && {
                     let p = first_tok - 1;
-                    self.toks[p].kind == TK::Lower
-                        && joinable(text, self.toks[p].e, s, false)
+                    self.s.toks[p].kind == TK::Lower
+                        && joinable(text, self.s.toks[p].e, s, false)
                         && self.flag(p) & F_DET != 0
                 };
                 accept = !det;
             } else if initials >= 1
                 && unknown >= 1
                 && weak == 0
-                && self.toks[first_tok].kind == TK::Initial
+                && self.s.toks[first_tok].kind == TK::Initial
                 && e - s >= 5
             {
                 // "J. Kowalczyk"
@@ -1776,17 +1744,17 @@ impl<'a> Scanner<'a> {
         // "Dear Valued Customer", "Hi Hiring Manager": a title-case phrase, not a name.
         if accept && strong == 0 && end_tok + 1 < n {
             let q = end_tok + 1;
-            if self.toks[q].kind == TK::Cap
-                && joinable(text, self.toks[end_tok].e, self.toks[q].s, false)
+            if self.s.toks[q].kind == TK::Cap
+                && joinable(text, self.s.toks[end_tok].e, self.s.toks[q].s, false)
                 && is_pure_stop(self.flag(q))
             {
                 accept = false;
             }
         }
         // "Der Koch", "La Rosa": an article, not a particle, before one word.
-        if accept && cue.is_none() && words == 1 && self.members.len() >= 2 {
+        if accept && cue.is_none() && words == 1 && self.s.members.len() >= 2 {
             let f0 = self.flag(first_tok);
-            if f0 & F_DET != 0 && f0 & F_PARTICLE != 0 && self.toks[first_tok].kind == TK::Cap {
+            if f0 & F_DET != 0 && f0 & F_PARTICLE != 0 && self.s.toks[first_tok].kind == TK::Cap {
                 accept = false;
             }
         }
@@ -1807,7 +1775,7 @@ impl<'a> Scanner<'a> {
         if accept {
             self.push(s, e);
             // "Müller, Hans": a family name (or upper-case word) right before, joined by a comma.
-            if let Some(prev) = self.runs.last().copied() {
+            if let Some(prev) = self.s.runs.last().copied() {
                 if prev.words == 1
                     && prev.last + 1 == first_tok
                     && words <= 2
@@ -1832,7 +1800,7 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        self.runs.push(RunInfo {
+        self.s.runs.push(RunInfo {
             first: first_tok,
             last: last_tok,
             s,
@@ -1848,28 +1816,29 @@ impl<'a> Scanner<'a> {
     /// after the given name `j`? Only a plain word that ends the run.
     fn absorbable(&mut self, j: usize, k: usize) -> bool {
         let fj = self.flag(j);
-        if self.toks[j].kind != TK::Cap || fj & F_FIRST == 0 || !is_strong(fj) || fj & F_LAST != 0 {
+        if self.s.toks[j].kind != TK::Cap || fj & F_FIRST == 0 || !is_strong(fj) || fj & F_LAST != 0
+        {
             return false;
         }
         let fk = self.flag(k);
         if fk & (F_ORG | F_PLACE | F_TITLE | F_DET | F_PARTICLE | F_CUE_LOWER | F_NOSOLO) != 0 {
             return false;
         }
-        let t = self.toks[k];
+        let t = self.s.toks[k];
         let w = &self.text[t.s..t.e];
         if w.len() < 4 || !w.chars().skip(1).all(|c| c.is_lowercase() || c == '-') {
             return false;
         }
-        fold_into(w, &mut self.buf2);
-        if self.m.cues.contains_key(self.buf2.as_str())
-            || self.m.signoffs.contains(self.buf2.as_str())
+        fold_into(w, &mut self.s.buf2);
+        if self.m.cues.contains_key(self.s.buf2.as_str())
+            || self.m.signoffs.contains(self.s.buf2.as_str())
         {
             return false;
         }
-        let n = self.toks.len();
+        let n = self.s.toks.len();
         !(k + 1 < n
-            && self.toks[k + 1].kind == TK::Cap
-            && joinable(self.text, t.e, self.toks[k + 1].s, false))
+            && self.s.toks[k + 1].kind == TK::Cap
+            && joinable(self.text, t.e, self.s.toks[k + 1].s, false))
     }
 
     fn is_stop_phrase(&mut self, first: usize, last: usize) -> bool {
@@ -1878,7 +1847,7 @@ impl<'a> Scanner<'a> {
         }
         let mut words: Vec<String> = Vec::new();
         for q in first..=last {
-            let t = self.toks[q];
+            let t = self.s.toks[q];
             words.push(fold(&self.text[t.s..t.e]).replace('-', " "));
         }
         let all = words.join(" ");
@@ -1899,27 +1868,27 @@ impl<'a> Scanner<'a> {
     /// In "Priya Patel, Kwabena Osei and Yuki Tanaka", unknown runs shaped like
     /// their accepted neighbours are names too.
     fn propagate_lists(&mut self) {
-        let nr = self.runs.len();
+        let nr = self.s.runs.len();
         if nr < 2 {
             return;
         }
         for _pass in 0..2 {
             for k in 0..nr {
-                let r = self.runs[k];
+                let r = self.s.runs[k];
                 if r.accepted || !r.eligible {
                     continue;
                 }
                 let mut ok = false;
                 if k > 0 {
-                    let p = self.runs[k - 1];
+                    let p = self.s.runs[k - 1];
                     ok |= p.accepted && p.words >= 2 && list_sep(&self.text[p.e..r.s]);
                 }
                 if k + 1 < nr {
-                    let q = self.runs[k + 1];
+                    let q = self.s.runs[k + 1];
                     ok |= q.accepted && q.words >= 2 && list_sep(&self.text[r.e..q.s]);
                 }
                 if ok {
-                    self.runs[k].accepted = true;
+                    self.s.runs[k].accepted = true;
                     self.push(r.s, r.e);
                 }
             }
@@ -2066,10 +2035,10 @@ impl<'a> Scanner<'a> {
                 return None;
             }
             let f = if first.is_uppercase() {
-                self.m.classify(w, &mut self.buf)
+                self.m.classify(w, &mut self.s.buf)
             } else {
-                fold_into(w, &mut self.buf);
-                self.m.lookup(&self.buf)
+                fold_into(w, &mut self.s.buf);
+                self.m.lookup(&self.s.buf)
             };
             if i_this == 0 && count > 1 && f & F_TITLE != 0 && first.is_uppercase() {
                 continue; // "Mr Smith"
@@ -2153,13 +2122,13 @@ impl<'a> Scanner<'a> {
         if t.len() > 40 {
             return false;
         }
-        fold_into(t, &mut self.buf);
-        if self.buf.contains("  ") {
-            let p: Vec<&str> = self.buf.split_whitespace().collect();
+        fold_into(t, &mut self.s.buf);
+        if self.s.buf.contains("  ") {
+            let p: Vec<&str> = self.s.buf.split_whitespace().collect();
             let j = p.join(" ");
             return self.m.signoffs.contains(j.as_str());
         }
-        self.m.signoffs.contains(self.buf.as_str())
+        self.m.signoffs.contains(self.s.buf.as_str())
     }
 
     /// A line that is only "Family, Given" ("Zaranek, Jerzy"): a roster entry.
@@ -2261,10 +2230,10 @@ impl<'a> Scanner<'a> {
         if after < le && !matches!(b[after], b' ' | b'\t' | b'*') {
             return;
         }
-        let mut key = std::mem::take(&mut self.buf2);
+        let mut key = std::mem::take(&mut self.s.buf2);
         norm_key(key_raw, &mut key);
         let kind = self.m.fields.get(key.as_str()).copied();
-        self.buf2 = key;
+        self.s.buf2 = key;
         let Some(kind) = kind else { return };
         let mode = if key_raw == "name" {
             Mode::Ambiguous
@@ -2473,7 +2442,7 @@ impl<'a> Scanner<'a> {
         if best.0 < 2 {
             return;
         }
-        let mut fields = std::mem::take(&mut self.fields);
+        let mut fields = std::mem::take(&mut self.s.fields);
         split_fields(text, ls, le, best.1, &mut fields);
         let cells: Vec<(usize, usize)> = fields
             .iter()
@@ -2487,7 +2456,7 @@ impl<'a> Scanner<'a> {
                 }
             })
             .collect();
-        self.fields = fields;
+        self.s.fields = fields;
         let plain = |v: &str| {
             !v.is_empty()
                 && v.split_whitespace().count() <= 3
@@ -2508,8 +2477,8 @@ impl<'a> Scanner<'a> {
             let Some(giv_first) = giv.split_whitespace().next() else {
                 continue;
             };
-            let ff = self.m.classify(fam_last, &mut self.buf);
-            let gf = self.m.classify(giv_first, &mut self.buf);
+            let ff = self.m.classify(fam_last, &mut self.s.buf);
+            let gf = self.m.classify(giv_first, &mut self.s.buf);
             let fam_caps = fam.chars().filter(|c| is_letter(*c)).count() >= 2
                 && !fam.chars().any(char::is_lowercase);
             let given_ok =
@@ -2534,7 +2503,7 @@ impl<'a> Scanner<'a> {
         let b = &text.as_bytes()[ls..le];
         if let Some(st) = *state {
             if memchr::memchr(st.delim, b).is_some() {
-                let mut fields = std::mem::take(&mut self.fields);
+                let mut fields = std::mem::take(&mut self.s.fields);
                 split_fields(text, ls, le, st.delim, &mut fields);
                 if fields.len() == st.ncols {
                     for &(col, mode) in &st.cols[..st.ncols_name] {
@@ -2543,10 +2512,10 @@ impl<'a> Scanner<'a> {
                             self.push(r.start, r.end);
                         }
                     }
-                    self.fields = fields;
+                    self.s.fields = fields;
                     return;
                 }
-                self.fields = fields;
+                self.s.fields = fields;
             }
             *state = None;
         }
@@ -2589,7 +2558,7 @@ impl<'a> Scanner<'a> {
             return;
         }
         let delim = best.1;
-        let mut fields = std::mem::take(&mut self.fields);
+        let mut fields = std::mem::take(&mut self.s.fields);
         split_fields(text, ls, le, delim, &mut fields);
         let mut cols: [(u8, Mode); 8] = [(0, Mode::Strong); 8];
         let mut nname = 0usize;
@@ -2624,7 +2593,7 @@ impl<'a> Scanner<'a> {
             }
         }
         if !(ok && nname > 0) {
-            self.fields = fields;
+            self.s.fields = fields;
             self.record_row(ls, le);
             return;
         }
@@ -2639,7 +2608,7 @@ impl<'a> Scanner<'a> {
             cols,
             ncols_name: nname,
         });
-        self.fields = fields;
+        self.s.fields = fields;
     }
 }
 
