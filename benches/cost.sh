@@ -28,50 +28,11 @@ if ! [[ $SECS =~ ^[0-9]+$ ]] || [ "$SECS" -lt 1 ] || [ "$SECS" -gt 60 ]; then
     exit 2
 fi
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need valgrind; then
-    echo "cost.sh: installing wrk and valgrind (apt-get)" >&2
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y wrk valgrind >/dev/null 2>&1; then
-        apt-get update >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y wrk valgrind >/dev/null
-    fi
-fi
-
-bin=${BENCH_BIN:-}
-if [ -z "$bin" ]; then
-    echo "cost.sh: building the bench (cargo bench --bench proxy --no-run)" >&2
-    bin=$(cargo bench --bench proxy --no-run 2>&1 | tee /dev/stderr \
-        | sed -n 's/^ *Executable .*benches\/proxy\.rs (\(.*\))$/\1/p' | tail -n1)
-fi
-if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-    echo "cost.sh: could not find the built bench binary" >&2
-    exit 1
-fi
-
-tmp=$(mktemp -d)
-server=""
-cleanup() {
-    exec 3>&- 2>/dev/null || true
-    if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-        kill -TERM "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-"$bin" --print-body >"$tmp/body.json"
-cat >"$tmp/post.lua" <<'EOF'
-local f = assert(io.open(os.getenv("VEILGATE_BENCH_BODY"), "rb"))
-wrk.method = "POST"
-wrk.path = "/v1/chat/completions"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-not-a-real-key"
-EOF
-export VEILGATE_BENCH_BODY="$tmp/body.json"
+NAME=cost.sh
+. benches/common.sh
+need_packages wrk valgrind
+bench_bin
+workdir
 
 # measure NAME URL-KEY [env...]: prints instructions per request.
 measure() {
@@ -84,11 +45,7 @@ measure() {
         <"$tmp/stdin" >"$tmp/urls" 2>"$tmp/server.log" &
     server=$!
     exec 3>"$tmp/stdin"
-    for _ in $(seq 1 600); do
-        [ -s "$tmp/urls" ] && break
-        kill -0 "$server" 2>/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_urls 600
     local url
     url=$(tr ' ' '\n' <"$tmp/urls" | sed -n "s/^$key=//p")
     case "$url" in

@@ -27,49 +27,11 @@ for v in DURATION CONNECTIONS THREADS WARMUP; do
     fi
 done
 
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "load.sh: installing wrk (apt-get)" >&2
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >/dev/null 2>&1; then
-        apt-get update >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >/dev/null
-    fi
-fi
-
-# BENCH_BIN: an already built bench binary (skips the build).
-bin=${BENCH_BIN:-}
-if [ -z "$bin" ]; then
-    echo "load.sh: building the bench (cargo bench --bench proxy --no-run)" >&2
-    bin=$(cargo bench --bench proxy --no-run 2>&1 | tee /dev/stderr \
-        | sed -n 's/^ *Executable .*benches\/proxy\.rs (\(.*\))$/\1/p' | tail -n1)
-fi
-if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-    echo "load.sh: could not find the built bench binary" >&2
-    exit 1
-fi
-
-tmp=$(mktemp -d)
-server=""
-cleanup() {
-    exec 3>&- 2>/dev/null || true
-    if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-        kill -TERM "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-"$bin" --print-body >"$tmp/body.json"
-cat >"$tmp/post.lua" <<'EOF'
-local f = assert(io.open(os.getenv("VEILGATE_BENCH_BODY"), "rb"))
-wrk.method = "POST"
-wrk.path = "/v1/chat/completions"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-not-a-real-key"
-EOF
+NAME=load.sh
+. benches/common.sh
+need_packages wrk
+bench_bin
+workdir
 
 # The server's stdin is a FIFO whose write end this script holds on fd 3: when the
 # script ends, however it ends, the server sees end of input and exits.
@@ -77,11 +39,7 @@ mkfifo "$tmp/stdin"
 "$bin" --serve <"$tmp/stdin" >"$tmp/urls" 2>"$tmp/server.log" &
 server=$!
 exec 3>"$tmp/stdin"
-for _ in $(seq 1 300); do
-    [ -s "$tmp/urls" ] && break
-    kill -0 "$server" 2>/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
-    sleep 0.1
-done
+wait_urls 300
 line=$(head -n1 "$tmp/urls")
 declare -A url
 for kv in $line; do url[${kv%%=*}]=${kv#*=}; done
@@ -101,7 +59,6 @@ to_ms() {
 }
 
 declare -A rps p50 p99 non2xx
-export VEILGATE_BENCH_BODY="$tmp/body.json"
 echo "load.sh: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s per target, $(wc -c <"$tmp/body.json") B body" >&2
 for t in direct bare veilgate; do
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$tmp/post.lua" "${url[$t]}" >/dev/null
