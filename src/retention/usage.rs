@@ -43,17 +43,22 @@ impl TokenUsage {
             return;
         };
         for (k, v) in obj {
-            let Some(n) = v.as_u64() else { continue };
-            let slot = match k.as_str() {
-                "prompt_tokens" | "input_tokens" => &mut self.input,
-                "completion_tokens" | "output_tokens" => &mut self.output,
-                "total_tokens" => &mut self.reported_total,
-                "cache_read_input_tokens" => &mut self.cache_read,
-                "cache_creation_input_tokens" => &mut self.cache_creation,
-                _ => continue,
-            };
-            *slot = Some(slot.map_or(n, |old| old.max(n)));
+            if let (Some(f), Some(n)) = (Field::of(k), v.as_u64()) {
+                self.fold(f, n);
+            }
         }
+    }
+
+    /// Counts are cumulative in every provider's stream: the largest value seen wins.
+    fn fold(&mut self, f: Field, n: u64) {
+        let slot = match f {
+            Field::Input => &mut self.input,
+            Field::Output => &mut self.output,
+            Field::Total => &mut self.reported_total,
+            Field::CacheRead => &mut self.cache_read,
+            Field::CacheCreation => &mut self.cache_creation,
+        };
+        *slot = Some(slot.map_or(n, |old| old.max(n)));
     }
 
     /// Folds one `usage` object, given as JSON text, in: like [`merge_json`] on its
@@ -68,14 +73,26 @@ impl TokenUsage {
             *self = next;
         }
     }
+}
 
-    fn slot(&mut self, key: &str) -> Option<&mut Option<u64>> {
+/// A counted member of a `usage` object.
+#[derive(Clone, Copy)]
+enum Field {
+    Input,
+    Output,
+    Total,
+    CacheRead,
+    CacheCreation,
+}
+
+impl Field {
+    fn of(key: &str) -> Option<Field> {
         Some(match key {
-            "prompt_tokens" | "input_tokens" => &mut self.input,
-            "completion_tokens" | "output_tokens" => &mut self.output,
-            "total_tokens" => &mut self.reported_total,
-            "cache_read_input_tokens" => &mut self.cache_read,
-            "cache_creation_input_tokens" => &mut self.cache_creation,
+            "prompt_tokens" | "input_tokens" => Field::Input,
+            "completion_tokens" | "output_tokens" => Field::Output,
+            "total_tokens" => Field::Total,
+            "cache_read_input_tokens" => Field::CacheRead,
+            "cache_creation_input_tokens" => Field::CacheCreation,
             _ => return None,
         })
     }
@@ -98,11 +115,10 @@ impl<'de> de::Visitor<'de> for Fold<'_> {
         f.write_str("a usage object")
     }
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(Key(slot)) = map.next_key_seed(KeyOf)? {
+        while let Some(Key(field)) = map.next_key_seed(KeyOf)? {
             let Count(n) = map.next_value()?;
-            // `slot` was only an index: look it up again now that the value is read.
-            if let (Some(field), Some(n)) = (slot.and_then(|k| self.0.slot(k)), n) {
-                *field = Some(field.map_or(n, |old| old.max(n)));
+            if let (Some(f), Some(n)) = (field, n) {
+                self.0.fold(f, n);
             }
         }
         Ok(())
@@ -110,7 +126,7 @@ impl<'de> de::Visitor<'de> for Fold<'_> {
 }
 
 /// A member name, reduced to the counted field it names (if any), without allocating.
-struct Key(Option<&'static str>);
+struct Key(Option<Field>);
 struct KeyOf;
 
 impl<'de> de::DeserializeSeed<'de> for KeyOf {
@@ -126,16 +142,7 @@ impl de::Visitor<'_> for KeyOf {
         f.write_str("a member name")
     }
     fn visit_str<E: de::Error>(self, k: &str) -> Result<Key, E> {
-        const COUNTED: [&str; 7] = [
-            "prompt_tokens",
-            "input_tokens",
-            "completion_tokens",
-            "output_tokens",
-            "total_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-        ];
-        Ok(Key(COUNTED.iter().find(|c| **c == k).copied()))
+        Ok(Key(Field::of(k)))
     }
 }
 
