@@ -167,7 +167,6 @@ fn configured_endpoint() -> Option<String> {
 mod otlp {
     use std::future::Future;
     use std::pin::Pin;
-    use std::sync::Arc;
     use std::time::Duration;
 
     use bytes::Bytes;
@@ -392,32 +391,8 @@ mod otlp {
             let timeout = var("TIMEOUT")
                 .and_then(|v| v.trim().parse().ok())
                 .map_or(Duration::from_secs(10), Duration::from_millis);
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            if let Some(path) = var("CERTIFICATE") {
-                use rustls::pki_types::pem::PemObject as _;
-                let pem = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
-                for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert.map_err(|e| format!("{path}: {e}"))?;
-                    roots.add(cert).map_err(|e| format!("{path}: {e}"))?;
-                }
-            }
-            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            let mut http = HttpConnector::new();
-            http.enforce_http(false);
-            http.set_connect_timeout(Some(timeout));
-            http.set_nodelay(true);
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
+            let ca = var("CERTIFICATE").map(std::path::PathBuf::from);
+            let connector = crate::sidecar::proxy::https_connector(ca.as_deref(), timeout, false)?;
             // Built inside the runtime: the pool's background tasks belong to it.
             let _entered = runtime.enter();
             let client = Client::builder(TokioExecutor::new()).build(connector);
