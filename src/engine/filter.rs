@@ -282,78 +282,103 @@ pub(crate) fn first_bytes(pattern: &str) -> [bool; 256] {
 /// Whether every match of `pattern` contains one of the `trigger` bytes: with those bytes
 /// removed from every class and literal, the pattern can match nothing.
 pub(crate) fn requires_bytes(pattern: &str, trigger: &[u8]) -> bool {
-    use regex_syntax::hir::{
-        Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
-    };
-    fn impossible(h: &Hir) -> bool {
-        h.properties().minimum_len().is_none()
-    }
-    fn strip(h: &Hir, t: &[u8]) -> Hir {
-        match h.kind() {
-            HirKind::Literal(l) if l.0.iter().any(|b| t.contains(b)) => Hir::fail(),
-            HirKind::Literal(_) | HirKind::Empty | HirKind::Look(_) => h.clone(),
-            HirKind::Class(Class::Unicode(c)) => {
-                let mut c = c.clone();
-                let mut keep = ClassUnicode::new(
-                    t.iter()
-                        .map(|&b| ClassUnicodeRange::new(b as char, b as char)),
-                );
-                keep.negate();
-                c.intersect(&keep);
-                Hir::class(Class::Unicode(c))
-            }
-            HirKind::Class(Class::Bytes(c)) => {
-                let mut c = c.clone();
-                let mut keep = ClassBytes::new(t.iter().map(|&b| ClassBytesRange::new(b, b)));
-                keep.negate();
-                c.intersect(&keep);
-                Hir::class(Class::Bytes(c))
-            }
-            HirKind::Repetition(r) => {
-                let sub = strip(&r.sub, t);
-                if impossible(&sub) {
-                    // Zero repetitions still match the empty string.
-                    return if r.min == 0 {
-                        Hir::empty()
-                    } else {
-                        Hir::fail()
-                    };
-                }
-                let mut r = r.clone();
-                r.sub = Box::new(sub);
-                Hir::repetition(r)
-            }
-            HirKind::Capture(c) => {
-                let mut c = c.clone();
-                c.sub = Box::new(strip(&c.sub, t));
-                Hir::capture(c)
-            }
-            HirKind::Concat(v) => {
-                let parts: Vec<Hir> = v.iter().map(|x| strip(x, t)).collect();
-                if parts.iter().any(impossible) {
-                    Hir::fail()
-                } else {
-                    Hir::concat(parts)
-                }
-            }
-            HirKind::Alternation(v) => {
-                let alts: Vec<Hir> = v
-                    .iter()
-                    .map(|x| strip(x, t))
-                    .filter(|x| !impossible(x))
-                    .collect();
-                if alts.is_empty() {
-                    Hir::fail()
-                } else {
-                    Hir::alternation(alts)
-                }
-            }
-        }
-    }
     let Ok(hir) = regex_syntax::parse(pattern) else {
         return false;
     };
-    impossible(&strip(&hir, trigger))
+    impossible(&strip_to(&hir, |b| !trigger.contains(&b)))
+}
+
+/// The HIR matches nothing.
+pub(crate) fn impossible(h: &regex_syntax::hir::Hir) -> bool {
+    h.properties().minimum_len().is_none()
+}
+
+/// `h` restricted to the bytes `keep` allows: what a match that uses no other byte can
+/// be. A literal holding another byte fails, classes lose the other bytes, and a
+/// repetition, concatenation or alternation whose parts can no longer match collapses.
+/// Non-ASCII characters are kept when every byte from 0x80 up is, else all removed.
+pub(crate) fn strip_to(
+    h: &regex_syntax::hir::Hir,
+    keep: impl Fn(u8) -> bool,
+) -> regex_syntax::hir::Hir {
+    use regex_syntax::hir::{ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange};
+    let kept = |r: std::ops::RangeInclusive<u8>| r.filter(|&b| keep(b)).collect::<Vec<u8>>();
+    let bytes = ClassBytes::new(
+        kept(0..=255)
+            .into_iter()
+            .map(|b| ClassBytesRange::new(b, b)),
+    );
+    let mut unicode = ClassUnicode::new(
+        kept(0..=0x7f)
+            .into_iter()
+            .map(|b| ClassUnicodeRange::new(char::from(b), char::from(b))),
+    );
+    if (0x80..=255).all(&keep) {
+        unicode.union(&ClassUnicode::new([ClassUnicodeRange::new(
+            '\u{80}',
+            char::MAX,
+        )]));
+    }
+    strip_classes(h, &keep, &bytes, &unicode)
+}
+
+fn strip_classes(
+    h: &regex_syntax::hir::Hir,
+    keep: &impl Fn(u8) -> bool,
+    bytes: &regex_syntax::hir::ClassBytes,
+    unicode: &regex_syntax::hir::ClassUnicode,
+) -> regex_syntax::hir::Hir {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    let strip = |x: &Hir| strip_classes(x, keep, bytes, unicode);
+    match h.kind() {
+        HirKind::Literal(l) if l.0.iter().any(|&b| !keep(b)) => Hir::fail(),
+        HirKind::Literal(_) | HirKind::Empty | HirKind::Look(_) => h.clone(),
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut c = c.clone();
+            c.intersect(unicode);
+            Hir::class(Class::Unicode(c))
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            let mut c = c.clone();
+            c.intersect(bytes);
+            Hir::class(Class::Bytes(c))
+        }
+        HirKind::Repetition(r) => {
+            let sub = strip(&r.sub);
+            if impossible(&sub) {
+                // Zero repetitions still match the empty string.
+                return if r.min == 0 {
+                    Hir::empty()
+                } else {
+                    Hir::fail()
+                };
+            }
+            let mut r = r.clone();
+            r.sub = Box::new(sub);
+            Hir::repetition(r)
+        }
+        HirKind::Capture(c) => {
+            let mut c = c.clone();
+            c.sub = Box::new(strip(&c.sub));
+            Hir::capture(c)
+        }
+        HirKind::Concat(v) => {
+            let parts: Vec<Hir> = v.iter().map(strip).collect();
+            if parts.iter().any(impossible) {
+                Hir::fail()
+            } else {
+                Hir::concat(parts)
+            }
+        }
+        HirKind::Alternation(v) => {
+            let alts: Vec<Hir> = v.iter().map(strip).filter(|x| !impossible(x)).collect();
+            if alts.is_empty() {
+                Hir::fail()
+            } else {
+                Hir::alternation(alts)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,9 +16,8 @@
 //! is then ASCII-only). Either that tree matches nothing, or every match of it holds a
 //! long token, or every match of it holds one of the anchors.
 
-use regex_syntax::hir::{
-    Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look,
-};
+use super::filter::impossible;
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 /// Bytes that prose rarely has; see the module documentation.
 #[inline]
@@ -79,70 +78,10 @@ pub(crate) fn proof(pattern: &str) -> Option<Proof> {
     anchors(&s).map(|(a, _)| Proof::Anchors(a))
 }
 
-fn impossible(h: &Hir) -> bool {
-    h.properties().minimum_len().is_none()
-}
-
 /// `h` with every rare byte and non-ASCII character removed.
 fn strip(h: &Hir) -> Hir {
-    match h.kind() {
-        HirKind::Literal(l) if l.0.iter().any(|&b| is_rare(b)) => Hir::fail(),
-        HirKind::Literal(_) | HirKind::Empty | HirKind::Look(_) => h.clone(),
-        HirKind::Class(Class::Unicode(c)) => {
-            let keep = ClassUnicode::new(
-                (0u8..0x80)
-                    .filter(|&b| !is_rare(b))
-                    .map(|b| ClassUnicodeRange::new(char::from(b), char::from(b))),
-            );
-            let mut c = c.clone();
-            c.intersect(&keep);
-            Hir::class(Class::Unicode(c))
-        }
-        HirKind::Class(Class::Bytes(c)) => {
-            let keep = ClassBytes::new(
-                (0u8..0x80)
-                    .filter(|&b| !is_rare(b))
-                    .map(|b| ClassBytesRange::new(b, b)),
-            );
-            let mut c = c.clone();
-            c.intersect(&keep);
-            Hir::class(Class::Bytes(c))
-        }
-        HirKind::Repetition(r) => {
-            let sub = strip(&r.sub);
-            if impossible(&sub) {
-                return if r.min == 0 {
-                    Hir::empty()
-                } else {
-                    Hir::fail()
-                };
-            }
-            let mut r = r.clone();
-            r.sub = Box::new(sub);
-            Hir::repetition(r)
-        }
-        HirKind::Capture(c) => {
-            let mut c = c.clone();
-            c.sub = Box::new(strip(&c.sub));
-            Hir::capture(c)
-        }
-        HirKind::Concat(v) => {
-            let parts: Vec<Hir> = v.iter().map(strip).collect();
-            if parts.iter().any(impossible) {
-                Hir::fail()
-            } else {
-                Hir::concat(parts)
-            }
-        }
-        HirKind::Alternation(v) => {
-            let alts: Vec<Hir> = v.iter().map(strip).filter(|x| !impossible(x)).collect();
-            if alts.is_empty() {
-                Hir::fail()
-            } else {
-                Hir::alternation(alts)
-            }
-        }
-    }
+    // Every non-ASCII byte is rare, so non-ASCII characters go too.
+    super::filter::strip_to(h, |b| !is_rare(b))
 }
 
 // ---------------------------------------------------------------------------------------
