@@ -80,6 +80,11 @@ fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct AllowList {
     values: HashSet<String>,
+    /// Bit `n` (`n < 64`) set when some value is `n` bytes long, bit 63 for longer ones,
+    /// and bit `b & 63` when some value ends with byte `b`: most candidates are ruled out
+    /// without lower-casing or hashing them.
+    value_lens: u64,
+    value_last: u64,
     email_domains: Vec<String>,
     ip_ranges: Vec<Cidr>,
     phone_prefixes: Vec<String>,
@@ -97,8 +102,7 @@ fn is_secret_entity(entity: &str) -> bool {
 impl AllowList {
     /// Merges one `[allow]` table into the list.
     pub fn extend(&mut self, def: &AllowDef) -> Result<(), String> {
-        self.values
-            .extend(def.values.iter().map(|v| v.to_lowercase()));
+        self.add_values(&def.values);
         self.email_domains.extend(
             def.email_domains
                 .iter()
@@ -116,13 +120,30 @@ impl AllowList {
 
     /// Adds exact values.
     pub fn add_values<I: IntoIterator<Item = S>, S: AsRef<str>>(&mut self, values: I) {
-        self.values
-            .extend(values.into_iter().map(|v| v.as_ref().to_lowercase()));
+        for v in values {
+            let v = v.as_ref().to_lowercase();
+            self.value_lens |= len_bit(v.len());
+            self.value_last |= v.bytes().last().map_or(0, last_bit);
+            self.values.insert(v);
+        }
+    }
+
+    /// Whether `value` may be one of the exact values: false when, lower-cased, its length
+    /// or last byte is no value's. Only ASCII is judged (lower-casing may change the
+    /// length of other text).
+    fn may_be_value(&self, value: &str) -> bool {
+        let b = value.as_bytes();
+        !b.is_ascii()
+            || (self.value_lens & len_bit(b.len()) != 0
+                && b.last().is_none_or(|&c| self.value_last & last_bit(c) != 0))
     }
 
     /// True if this detected `value` of `entity` must be left intact.
     pub fn allows(&self, entity: &str, value: &str) -> bool {
-        if !self.values.is_empty() && self.values.contains(&*lowercase(value)) {
+        if !self.values.is_empty()
+            && self.may_be_value(value)
+            && self.values.contains(&*lowercase(value))
+        {
             return true;
         }
         match entity {
@@ -153,15 +174,22 @@ impl AllowList {
                     .any(|p| norm.starts_with(p.as_str()))
             }
             e if is_secret_entity(e) => {
-                let lower = value.to_ascii_lowercase();
-                self.placeholder_words
-                    .iter()
-                    .any(|w| lower.contains(w.as_str()))
-                    || is_filler(value)
+                self.placeholder_words.iter().any(|w| {
+                    super::validators::find_ignore_ascii_case(value.as_bytes(), w.as_bytes(), 0)
+                        .is_some()
+                }) || is_filler(value)
             }
             _ => false,
         }
     }
+}
+
+fn len_bit(n: usize) -> u64 {
+    1 << n.min(63)
+}
+
+fn last_bit(b: u8) -> u64 {
+    1 << (b.to_ascii_lowercase() & 63)
 }
 
 /// `value.to_lowercase()`, borrowed when that changes nothing (ASCII without capitals,

@@ -200,12 +200,15 @@ fn is_sequential(d: &[u8]) -> bool {
 /// any other character falls back to a small list.
 pub fn shannon_entropy(s: &str) -> f64 {
     let mut ascii = [0u32; 128];
+    // The ASCII characters seen, as bits: the sum below visits only them, in code order.
+    let mut seen = 0u128;
     let mut other: Vec<(char, u32)> = Vec::new();
     let mut n = 0u32;
     for c in s.chars() {
         n += 1;
         if c.is_ascii() {
             ascii[c as usize] += 1;
+            seen |= 1 << (c as u32);
         } else {
             match other.iter_mut().find(|(k, _)| *k == c) {
                 Some((_, v)) => *v += 1,
@@ -217,16 +220,32 @@ pub fn shannon_entropy(s: &str) -> f64 {
         return 0.0;
     }
     let n = f64::from(n);
-    ascii
-        .iter()
-        .copied()
-        .chain(other.iter().map(|&(_, c)| c))
-        .filter(|&c| c > 0)
-        .map(|c| {
+    // One term per distinct count (most characters of a key occur once or twice).
+    let mut terms = [f64::NAN; 16];
+    let mut term = |c: u32| {
+        let compute = || {
             let p = f64::from(c) / n;
             -p * p.log2()
-        })
-        .sum()
+        };
+        match terms.get_mut(c as usize) {
+            Some(t) if t.is_nan() => {
+                *t = compute();
+                *t
+            }
+            Some(t) => *t,
+            None => compute(),
+        }
+    };
+    let mut sum = 0.0;
+    while seen != 0 {
+        let c = seen.trailing_zeros() as usize;
+        seen &= seen - 1;
+        sum += term(ascii[c]);
+    }
+    for &(_, c) in &other {
+        sum += term(c);
+    }
+    sum
 }
 
 /// Placeholder words that mark a documentation value wherever they appear.
@@ -278,9 +297,7 @@ pub fn is_placeholder(value: &str) -> bool {
     if (v.starts_with('<') && v.ends_with('>'))
         || (v.starts_with('[') && v.ends_with(']'))
         || (v.starts_with('{') && v.ends_with('}'))
-        || v.contains("${")
-        || v.contains("{{")
-        || v.contains("%(")
+        || is_template(v.as_bytes())
         || v.starts_with("$(")
     {
         return true;
@@ -296,6 +313,16 @@ pub fn is_placeholder(value: &str) -> bool {
         return true;
     }
     has_delimited_word(v, "example") || has_delimited_word(v, "sample")
+}
+
+/// Holds `${`, `{{` or `%(`: a template variable.
+fn is_template(b: &[u8]) -> bool {
+    memchr::memchr3_iter(b'$', b'{', b'%', b).any(|i| {
+        matches!(
+            (b[i], b.get(i + 1)),
+            (b'$' | b'{', Some(b'{')) | (b'%', Some(b'('))
+        )
+    })
 }
 
 const _: () = assert!(PLACEHOLDER_WORDS.len() <= 32);
@@ -349,14 +376,39 @@ fn has_placeholder_word(v: &str) -> bool {
 fn has_delimited_word(v: &str, word: &str) -> bool {
     let h = v.as_bytes();
     let n = word.len();
-    if h.len() < n {
-        return false;
-    }
-    (0..=h.len() - n).any(|i| {
-        h[i..i + n].eq_ignore_ascii_case(word.as_bytes())
-            && (i == 0 || !h[i - 1].is_ascii_alphanumeric())
+    let mut from = 0;
+    while let Some(i) = find_ignore_ascii_case(h, word.as_bytes(), from) {
+        if (i == 0 || !h[i - 1].is_ascii_alphanumeric())
             && (i + n == h.len() || !h[i + n].is_ascii_alphanumeric())
-    })
+        {
+            return true;
+        }
+        from = i + 1;
+    }
+    false
+}
+
+/// The first position at or after `from` where `needle` occurs in `h`, ignoring ASCII
+/// case; `needle` is lower case. Jumps between its first byte's occurrences, so a value
+/// is checked without lower-casing a copy of it.
+pub(crate) fn find_ignore_ascii_case(h: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let Some((&first, rest)) = needle.split_first() else {
+        return (from <= h.len()).then_some(from);
+    };
+    let mut i = from;
+    while i + needle.len() <= h.len() {
+        let off = memchr::memchr2(
+            first,
+            first.to_ascii_uppercase(),
+            &h[i..=h.len() - needle.len()],
+        )?;
+        let at = i + off;
+        if h[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
+            return Some(at);
+        }
+        i = at + 1;
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -876,6 +928,10 @@ fn nanp_ok(d: &[u8]) -> bool {
 
 /// Cuts a trailing extension: "x123", " ext. 12", " extension 4".
 fn strip_extension(v: &str) -> &str {
+    // Every marker holds an `x`: most numbers are done here, without a lower-cased copy.
+    if memchr::memchr2(b'x', b'X', v.as_bytes()).is_none() {
+        return v;
+    }
     let lower = v.to_ascii_lowercase();
     for marker in ["extension", "ext.", "ext", "x"] {
         if let Some(i) = lower.rfind(marker) {
@@ -1075,7 +1131,8 @@ fn check_email(value: &str) -> bool {
     if local.is_empty() || local.len() > 64 || domain.len() > 253 || domain.len() < 4 {
         return false;
     }
-    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+    let double_dot = |s: &str| s.as_bytes().windows(2).any(|w| w == b"..");
+    if local.starts_with('.') || local.ends_with('.') || double_dot(local) {
         return false;
     }
     if !local
@@ -1084,11 +1141,11 @@ fn check_email(value: &str) -> bool {
     {
         return false;
     }
-    if domain.contains("..") || !domain.contains('.') {
+    if double_dot(domain) || !domain.contains('.') {
         return false;
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    for l in &labels {
+    let mut tld = "";
+    for l in domain.split('.') {
         if l.is_empty()
             || l.len() > 63
             || l.starts_with('-')
@@ -1097,8 +1154,8 @@ fn check_email(value: &str) -> bool {
         {
             return false;
         }
+        tld = l;
     }
-    let tld = labels[labels.len() - 1];
     (2..=24).contains(&tld.len()) && tld.bytes().all(|b| b.is_ascii_alphabetic())
 }
 
