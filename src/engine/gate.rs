@@ -677,8 +677,11 @@ fn masks(b: &[u8]) -> (u64, u64) {
     const LO: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     let gather = |h: u64| (h >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
     let (mut m, mut a) = (0u64, 0u64);
-    let mut chunks = b.chunks_exact(8);
-    for (q, c) in (&mut chunks).enumerate() {
+    let chunks = b.chunks_exact(8);
+    let rem = chunks.remainder();
+    // Last chunk first, shifting in: the serial dependency keeps this scalar, which is
+    // about twice as fast as the compiler's vectorized form (SSE2 has no 64-bit multiply).
+    for c in chunks.rev() {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
         let x = u64::from_le_bytes(w);
@@ -686,13 +689,13 @@ fn masks(b: &[u8]) -> (u64, u64) {
         let lo = y & LO;
         let ge_a = lo + 0x1f1f_1f1f_1f1f_1f1f;
         let ge_brace = lo + 0x0505_0505_0505_0505;
-        m |= gather(ge_a & !ge_brace & !x & HI) << (q * 8);
+        m = (m << 8) | gather(ge_a & !ge_brace & !x & HI);
         // Above 0x20: the low seven bits plus 0x5f carry into the high bit, or the
         // high bit is set.
-        a |= gather((((x & LO) + 0x5f5f_5f5f_5f5f_5f5f) | x) & HI) << (q * 8);
+        a = (a << 8) | gather((((x & LO) + 0x5f5f_5f5f_5f5f_5f5f) | x) & HI);
     }
-    let done = b.len() - chunks.remainder().len();
-    for (k, &c) in chunks.remainder().iter().enumerate() {
+    let done = b.len() - rem.len();
+    for (k, &c) in rem.iter().enumerate() {
         m |= u64::from(c.is_ascii_alphabetic()) << (done + k);
         a |= u64::from(c > b' ') << (done + k);
     }

@@ -779,13 +779,15 @@ fn lower_mask64(b: &[u8], base: usize, le: usize) -> u64 {
         pad[..le - base].copy_from_slice(&b[base..le]);
         &pad
     };
+    // Last chunk first, shifting in: the serial dependency keeps this scalar, which is
+    // about twice as fast as the compiler's vectorized form (SSE2 has no 64-bit multiply).
     let mut m = 0u64;
-    for (q, c) in blk.chunks_exact(8).enumerate() {
+    for c in blk.chunks_exact(8).rev() {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
         let h = lower_bytes(u64::from_le_bytes(w)) >> 7;
         // Gather the eight flags (bits 0, 8, .., 56) into the top byte.
-        m |= (h.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (q * 8);
+        m = (m << 8) | (h.wrapping_mul(0x0102_0408_1020_4080) >> 56);
     }
     m
 }
