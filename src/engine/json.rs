@@ -326,6 +326,8 @@ impl<'a> Parser<'a> {
 
 /// Decodes the content of a JSON string literal (already checked for valid escapes).
 pub fn decode_into(raw: &str, out: &mut String) -> Result<(), &'static str> {
+    // Decoding never lengthens: one allocation instead of a doubling series of copies.
+    out.reserve(raw.len());
     let b = raw.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -566,7 +568,8 @@ pub(crate) fn redact_value(
     let before = session.spans.as_ref().map_or(0, Vec::len);
     let mut edits = Vec::with_capacity(dets.len());
     for d in &dets {
-        let mut text = String::new();
+        // Room for a token (`<ENTITY_XXXXXX>`) or a mask of the value: no regrowth.
+        let mut text = String::with_capacity((d.end - d.start).max(d.entity.len() + 12));
         redactor.apply(d, &s[d.start..d.end], session, &mut text)?;
         edits.push(Edit {
             range: d.start..d.end,
