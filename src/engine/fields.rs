@@ -169,23 +169,20 @@ impl FieldMatcher {
     /// A header row: delimited cells, at least one of which is a field name.
     fn header(&self, line: &str) -> Option<(u8, Vec<Option<usize>>)> {
         // A header's first cell is a short name: reject prose before counting anything.
+        // Searched with memchr: every prose line gets here.
         let b = line.as_bytes();
-        let first_end = b[..b.len().min(MAX_LABEL + 3)]
-            .iter()
-            .position(|c| matches!(c, b',' | b';' | b'\t' | b'|'))?;
+        let head = &b[..b.len().min(MAX_LABEL + 3)];
+        let first_end = match (
+            memchr::memchr3(b',', b';', b'\t', head),
+            memchr::memchr(b'|', head),
+        ) {
+            (Some(x), Some(y)) => x.min(y),
+            (x, y) => x.or(y)?,
+        };
         if line.len() > 1024 || first_end > MAX_LABEL + 2 {
             return None;
         }
-        let mut counts = [0usize; 4];
-        for &c in b {
-            match c {
-                b',' => counts[0] += 1,
-                b';' => counts[1] += 1,
-                b'\t' => counts[2] += 1,
-                b'|' => counts[3] += 1,
-                _ => {}
-            }
-        }
+        let counts = [b',', b';', b'\t', b'|'].map(|d| memchr::memchr_iter(d, b).count());
         let (i, _) = counts
             .iter()
             .enumerate()
