@@ -457,6 +457,10 @@ pub(crate) struct Gate {
     dots: Vec<Anchor>,
     /// Bit `(b1 & 31)` of entry `b0 & 31`: some word anchor starts with `b0 b1`.
     pairs: [u32; 32],
+    /// Bit `(b2 & 31)` of entry `(b0 & 31) * 32 + (b1 & 31)`: some word anchor starts
+    /// with `b0 b1 b2` (every `b2` for a two-byte anchor). Common words pass the pair
+    /// test ("co", "se", "wa"); this one sends far fewer of them to the comparison.
+    triples: Vec<u32>,
     /// Per pair `(b0 & 31) * 32 + (b1 & 31)`: the range of `words` (sorted by pair)
     /// starting with it.
     by_pair: Vec<(u16, u16)>,
@@ -474,6 +478,7 @@ impl Gate {
             words: Vec::new(),
             dots: Vec::new(),
             pairs: [0; 32],
+            triples: vec![0; 1024],
             by_pair: vec![(0, 0); 1024],
         };
         for p in proofs {
@@ -486,6 +491,8 @@ impl Gate {
                             g.dots.push(a.clone());
                         } else {
                             g.pairs[usize::from(a.lit[0] & 31)] |= 1 << (a.lit[1] & 31);
+                            g.triples[pair_key(&a.lit)] |=
+                                a.lit.get(2).map_or(u32::MAX, |&c| 1 << (c & 31));
                             g.words.push(a.clone());
                         }
                     }
@@ -568,7 +575,11 @@ impl Gate {
                         continue;
                     }
                     let (c0, c1) = (b[p], b[p + 1]);
-                    if self.pairs[usize::from(c0 & 31)] & (1 << (c1 & 31)) == 0 {
+                    let miss = match b.get(p + 2) {
+                        Some(&c2) => self.triples[pair_key(&[c0, c1])] & (1 << (c2 & 31)) == 0,
+                        None => self.pairs[usize::from(c0 & 31)] & (1 << (c1 & 31)) == 0,
+                    };
+                    if miss {
                         continue;
                     }
                     let (lo, hi) = self.by_pair[pair_key(&[c0, c1])];
