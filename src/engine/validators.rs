@@ -802,10 +802,36 @@ const CALLING_CODES: &[(&str, usize, usize)] = &[
 
 /// Splits a phone candidate into digit groups; `None` if it holds characters a phone number
 /// never has. The leading `+` and a `(0)` trunk marker are reported separately.
+/// More digits than any phone number has: such a candidate is no phone, whatever else.
+const PHONE_DIGITS_MAX: usize = 32;
+
+/// A phone candidate's digit groups, kept on the stack (validated per candidate).
 struct PhoneShape {
     plus: bool,
     paren_trunk: bool,
-    groups: Vec<Vec<u8>>,
+    digits: [u8; PHONE_DIGITS_MAX],
+    len: usize,
+    /// Where each group ends in `digits`.
+    ends: [u8; PHONE_DIGITS_MAX],
+    count: usize,
+}
+
+impl PhoneShape {
+    /// Every digit, in order.
+    fn all(&self) -> &[u8] {
+        &self.digits[..self.len]
+    }
+
+    /// The groups as slices of [`PhoneShape::all`], and how many there are.
+    fn groups(&self) -> ([&[u8]; PHONE_DIGITS_MAX], usize) {
+        let mut g: [&[u8]; PHONE_DIGITS_MAX] = [&[]; PHONE_DIGITS_MAX];
+        let mut start = 0;
+        for (slot, &end) in g.iter_mut().zip(&self.ends[..self.count]) {
+            *slot = &self.digits[start..usize::from(end)];
+            start = usize::from(end);
+        }
+        (g, self.count)
+    }
 }
 
 fn phone_shape(v: &str) -> Option<PhoneShape> {
@@ -815,8 +841,11 @@ fn phone_shape(v: &str) -> Option<PhoneShape> {
         s = &s[1..];
     }
     let mut paren_trunk = false;
-    let mut groups: Vec<Vec<u8>> = Vec::new();
-    let mut cur: Vec<u8> = Vec::new();
+    let mut digits = [0u8; PHONE_DIGITS_MAX];
+    let mut ends = [0u8; PHONE_DIGITS_MAX];
+    let (mut len, mut count) = (0usize, 0usize);
+    // Digits of the group being read: `digits[group_start..len]`.
+    let mut group_start = 0;
     let mut seps_in_row = 0;
     let b = s.as_bytes();
     let mut i = 0;
@@ -824,13 +853,19 @@ fn phone_shape(v: &str) -> Option<PhoneShape> {
     while i < b.len() {
         let c = b[i];
         if c.is_ascii_digit() {
-            cur.push(c - b'0');
+            if len == PHONE_DIGITS_MAX {
+                return None;
+            }
+            digits[len] = c - b'0';
+            len += 1;
             seps_in_row = 0;
             i += 1;
             continue;
         }
-        if !cur.is_empty() {
-            groups.push(std::mem::take(&mut cur));
+        if len > group_start {
+            ends[count] = len as u8;
+            count += 1;
+            group_start = len;
         }
         match c {
             b'(' if b.get(i + 1) == Some(&b'0') && b.get(i + 2) == Some(&b')') => {
@@ -842,7 +877,7 @@ fn phone_shape(v: &str) -> Option<PhoneShape> {
             b'(' => {
                 opens += 1;
                 // "(+49) 30 ...": a plus sign may open the parenthesis.
-                if b.get(i + 1) == Some(&b'+') && groups.is_empty() && cur.is_empty() {
+                if b.get(i + 1) == Some(&b'+') && len == 0 {
                     i += 1;
                 }
             }
@@ -862,23 +897,37 @@ fn phone_shape(v: &str) -> Option<PhoneShape> {
         }
         i += 1;
     }
-    if !cur.is_empty() {
-        groups.push(cur);
+    if len > group_start {
+        ends[count] = len as u8;
+        count += 1;
     }
-    if opens != 0 || groups.is_empty() {
+    if opens != 0 || count == 0 {
         return None;
     }
     Some(PhoneShape {
         plus,
         paren_trunk,
-        groups,
+        digits,
+        len,
+        ends,
+        count,
     })
 }
 
-fn looks_like_date_or_version(v: &str, groups: &[Vec<u8>]) -> bool {
+/// The lengths of `groups` (at most [`PHONE_DIGITS_MAX`] of them), on the stack.
+fn group_lens(groups: &[&[u8]]) -> ([usize; PHONE_DIGITS_MAX], usize) {
+    let mut lens = [0; PHONE_DIGITS_MAX];
+    for (l, g) in lens.iter_mut().zip(groups) {
+        *l = g.len();
+    }
+    (lens, groups.len().min(PHONE_DIGITS_MAX))
+}
+
+fn looks_like_date_or_version(v: &str, groups: &[&[u8]]) -> bool {
     // Version-like: dots only and some group of one digit, e.g. 10.0.19041.1234, 1.2.3.4.
     if v.contains('.') && !v.contains(' ') && !v.contains('-') && groups.len() >= 3 {
-        let lens: Vec<usize> = groups.iter().map(Vec::len).collect();
+        let (buf, n) = group_lens(groups);
+        let lens = &buf[..n];
         if lens.contains(&1) || !lens.iter().all(|&l| l == lens[0] || l == 2) {
             // FR 06.12.34.56.78 has only 2-digit groups, US 415.555.2671 is 3-3-4.
             if lens != [3, 3, 4] {
@@ -887,8 +936,8 @@ fn looks_like_date_or_version(v: &str, groups: &[Vec<u8>]) -> bool {
         }
     }
     if groups.len() >= 3 {
-        let num = |g: &Vec<u8>| g.iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
-        let (a, b, c) = (&groups[0], &groups[1], &groups[2]);
+        let num = |g: &[u8]| g.iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
+        let (a, b, c) = (groups[0], groups[1], groups[2]);
         // D/M/YYYY or M/D/YYYY
         if a.len() <= 2 && b.len() <= 2 && c.len() == 4 {
             let (x, y, yr) = (num(a), num(b), num(c));
@@ -954,10 +1003,12 @@ fn check_phone(value: &str) -> bool {
     let Some(shape) = phone_shape(v) else {
         return false;
     };
-    let all: Vec<u8> = shape.groups.concat();
+    let all = shape.all();
+    let (group_buf, count) = shape.groups();
+    let groups = &group_buf[..count];
     // Ascending/descending runs are test data when typed as one run; "01 23 45 67 89" is the
     // canonical French format and stays valid.
-    let trunk_grouped = all.first() == Some(&0) && shape.groups.len() > 1;
+    let trunk_grouped = all.first() == Some(&0) && groups.len() > 1;
     if all.len() < 7 || all.len() > 17 || all_same(&all) || (is_sequential(&all) && !trunk_grouped)
     {
         return false;
@@ -966,7 +1017,7 @@ fn check_phone(value: &str) -> bool {
     if all.windows(5).any(|w| w.iter().all(|&x| x == 0)) {
         return false;
     }
-    if looks_like_date_or_version(v, &shape.groups) {
+    if looks_like_date_or_version(v, groups) {
         return false;
     }
     // ISBN-13 / EAN book numbers (978-3-16-148410-0): no dialled number has 13 digits
@@ -993,7 +1044,7 @@ fn check_phone(value: &str) -> bool {
             if inner != "0"
                 && known_calling_code(d)
                 && international(d)
-                && (shape.groups.len() > 2 || marked && shape.groups.len() == 2)
+                && (groups.len() > 2 || marked && groups.len() == 2)
             {
                 return true;
             }
@@ -1005,7 +1056,7 @@ fn check_phone(value: &str) -> bool {
     if shape.paren_trunk {
         return false;
     }
-    national(&shape.groups, &all)
+    national(groups, all)
 }
 
 fn check_phone_labelled(value: &str) -> bool {
@@ -1013,21 +1064,33 @@ fn check_phone_labelled(value: &str) -> bool {
     let Some(shape) = phone_shape(v) else {
         return false;
     };
-    let all: Vec<u8> = shape.groups.concat();
+    let all = shape.all();
+    let (group_buf, count) = shape.groups();
+    let groups = &group_buf[..count];
     // Decimals and amounts: "1.250,00", "3.5".
-    let amount = shape.groups.len() == 2 && v.contains(['.', ',']) && !v.contains(' ');
+    let amount = groups.len() == 2 && v.contains(['.', ',']) && !v.contains(' ');
     (6..=15).contains(&all.len())
         && !all_same(&all)
         && !is_sequential(&all)
         && !amount
-        && !looks_like_date_or_version(v, &shape.groups)
+        && !looks_like_date_or_version(v, groups)
 }
 
 /// The number starts with a calling code of the table (not just any 1-3 digits).
+/// Up to three digit values as a string, written into `buf`.
+fn digits_str<'b>(d: &[u8], buf: &'b mut [u8; 3]) -> &'b str {
+    let n = d.len().min(3);
+    for (o, x) in buf.iter_mut().zip(&d[..n]) {
+        *o = b'0' + x;
+    }
+    std::str::from_utf8(&buf[..n]).unwrap_or("")
+}
+
 fn known_calling_code(d: &[u8]) -> bool {
     (1..=3).any(|n| {
         d.len() > n && {
-            let cc: String = d[..n].iter().map(|x| char::from(b'0' + x)).collect();
+            let mut buf = [0; 3];
+            let cc = digits_str(&d[..n], &mut buf);
             CALLING_CODES.iter().any(|(c, _, _)| *c == cc)
         }
     })
@@ -1041,7 +1104,8 @@ fn international(d: &[u8]) -> bool {
         if d.len() <= cc_len {
             break;
         }
-        let cc: String = d[..cc_len].iter().map(|x| char::from(b'0' + x)).collect();
+        let mut buf = [0; 3];
+        let cc = digits_str(&d[..cc_len], &mut buf);
         if let Some(&(_, lo, hi)) = CALLING_CODES.iter().find(|(c, _, _)| *c == cc) {
             let nsn = &d[cc_len..];
             let fits = |n: &[u8]| (lo..=hi).contains(&n.len()) && !all_same(n);
@@ -1062,8 +1126,9 @@ fn international(d: &[u8]) -> bool {
     (8..=15).contains(&d.len())
 }
 
-fn national(groups: &[Vec<u8>], all: &[u8]) -> bool {
-    let lens: Vec<usize> = groups.iter().map(Vec::len).collect();
+fn national(groups: &[&[u8]], all: &[u8]) -> bool {
+    let (buf, count) = group_lens(groups);
+    let lens = &buf[..count];
     let n = all.len();
     // "250 300 450": lists of round numbers, not a phone number.
     if groups.len() >= 3 && groups.iter().all(|g| g.last() == Some(&0)) {
@@ -1083,7 +1148,7 @@ fn national(groups: &[Vec<u8>], all: &[u8]) -> bool {
         return (9..=13).contains(&n) && all[1] != 0;
     }
     if n == 11 && all[0] == 1 {
-        return match lens.as_slice() {
+        return match lens {
             [11] => nanp_ok(&all[1..]),
             [1, 3, 3, 4] | [1, 3, 7] | [4, 3, 4] => true,
             _ => false,
@@ -1092,7 +1157,7 @@ fn national(groups: &[Vec<u8>], all: &[u8]) -> bool {
     if n == 10 {
         // A bare run must follow NANP rules; an explicitly grouped NPA-NXX-XXXX is accepted
         // as written (generated and real-world numbers often break the exchange rules).
-        match lens.as_slice() {
+        match lens {
             [10] if nanp_ok(all) => return true,
             // Italian mobile 3xx xxxxxxx: the operator prefixes are 31x-39x, and the
             // subscriber part is not a test run (1234567, 0000000).
@@ -1103,7 +1168,7 @@ fn national(groups: &[Vec<u8>], all: &[u8]) -> bool {
             _ => {}
         }
         // Italian mobile numbers: 3xx xxx xxxx.
-        return all[0] == 3 && matches!(lens.as_slice(), [10] | [3, 3, 4] | [3, 7] | [3, 3, 2, 2]);
+        return all[0] == 3 && matches!(lens, [10] | [3, 3, 4] | [3, 7] | [3, 3, 2, 2]);
     }
     if n == 9 && all[0] >= 2 {
         // ES / PT / PL and similar closed 9-digit plans. Three groups of three digits is also
@@ -1112,10 +1177,7 @@ fn national(groups: &[Vec<u8>], all: &[u8]) -> bool {
         if lens == [3, 3, 3] {
             return all[0] >= 2;
         }
-        return matches!(
-            lens.as_slice(),
-            [9] | [2, 3, 2, 2] | [3, 2, 2, 2] | [2, 3, 4] | [2, 7]
-        );
+        return matches!(lens, [9] | [2, 3, 2, 2] | [3, 2, 2, 2] | [2, 3, 4] | [2, 7]);
     }
     false
 }
