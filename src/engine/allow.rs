@@ -9,6 +9,8 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use super::validators;
+
 /// The `[allow]` table of a filter file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,23 +153,12 @@ impl AllowList {
     /// One of the placeholder words occurs in `v`, ignoring ASCII case.
     fn has_placeholder_word(&self, v: &[u8]) -> bool {
         let words = &self.placeholder_words;
-        if !self.placeholder_first.is_empty() {
-            for (i, &c) in v.iter().enumerate() {
-                let mut bits = self.placeholder_first[usize::from(c)];
-                while bits != 0 {
-                    let w = words[bits.trailing_zeros() as usize].as_bytes();
-                    bits &= bits - 1;
-                    if v[i..].len() >= w.len() && v[i..i + w.len()].eq_ignore_ascii_case(w) {
-                        return true;
-                    }
-                }
-            }
-        }
-        // Words past the table, and an empty word (which every value holds).
-        words.iter().enumerate().any(|(k, w)| {
-            (k >= 64 || w.is_empty())
-                && super::validators::find_ignore_ascii_case(v, w.as_bytes(), 0).is_some()
-        })
+        validators::any_word_start(v, &self.placeholder_first, words, |_, _| true)
+            // Words past the table, and an empty word (which every value holds).
+            || words.iter().enumerate().any(|(k, w)| {
+                (k >= 64 || w.is_empty())
+                    && validators::find_ignore_ascii_case(v, w.as_bytes(), 0).is_some()
+            })
     }
 
     /// True if this detected `value` of `entity` must be left intact.

@@ -325,12 +325,12 @@ fn is_template(b: &[u8]) -> bool {
     })
 }
 
-const _: () = assert!(PLACEHOLDER_WORDS.len() <= 32);
+const _: () = assert!(PLACEHOLDER_WORDS.len() <= 64);
 
 /// Bit `k` set in entry `b` when `PLACEHOLDER_WORDS[k]` starts with byte `b` (either ASCII
 /// case).
-const PLACEHOLDER_FIRST: [u32; 256] = {
-    let mut t = [0u32; 256];
+const PLACEHOLDER_FIRST: [u64; 256] = {
+    let mut t = [0u64; 256];
     let mut k = 0;
     while k < PLACEHOLDER_WORDS.len() {
         let b = PLACEHOLDER_WORDS[k].as_bytes()[0];
@@ -341,6 +341,32 @@ const PLACEHOLDER_FIRST: [u32; 256] = {
     t
 };
 
+/// Whether `accept(position, length)` holds for a place in `h` where one of `words`
+/// starts, ignoring ASCII case. `first[b]` has bit `k` set when word `k` (lower case)
+/// starts with byte `b` in either case: only those positions are compared, in one pass.
+/// Words past the 64th are not seen.
+pub(crate) fn any_word_start<W: AsRef<[u8]>>(
+    h: &[u8],
+    first: &[u64],
+    words: &[W],
+    mut accept: impl FnMut(usize, usize) -> bool,
+) -> bool {
+    for (i, &c) in h.iter().enumerate() {
+        let mut bits = first.get(usize::from(c)).copied().unwrap_or(0);
+        while bits != 0 {
+            let w = words[bits.trailing_zeros() as usize].as_ref();
+            bits &= bits - 1;
+            if h[i..].len() >= w.len()
+                && h[i..i + w.len()].eq_ignore_ascii_case(w)
+                && accept(i, w.len())
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// One of [`PLACEHOLDER_WORDS`] occurs in `v` (ASCII case-insensitive) as a placeholder:
 /// anywhere in a short or low-entropy value, but inside a long random token
 /// (`...7MnyoUrSSko...` in a 170-character OAuth token) only where it touches a delimiter
@@ -349,26 +375,13 @@ const PLACEHOLDER_FIRST: [u32; 256] = {
 fn has_placeholder_word(v: &str) -> bool {
     let h = v.as_bytes();
     let mut random: Option<bool> = None;
-    for i in 0..h.len() {
-        let mut words = PLACEHOLDER_FIRST[usize::from(h[i])];
-        while words != 0 {
-            let word = PLACEHOLDER_WORDS[words.trailing_zeros() as usize].as_bytes();
-            words &= words - 1;
-            let n = word.len();
-            if i + n > h.len() || !h[i..i + n].eq_ignore_ascii_case(word) {
-                continue;
-            }
-            if i == 0
-                || i + n == h.len()
-                || !h[i - 1].is_ascii_alphanumeric()
-                || !h[i + n].is_ascii_alphanumeric()
-                || !*random.get_or_insert_with(|| h.len() >= 32 && shannon_entropy(v) >= 4.0)
-            {
-                return true;
-            }
-        }
-    }
-    false
+    any_word_start(h, &PLACEHOLDER_FIRST, PLACEHOLDER_WORDS, |i, n| {
+        i == 0
+            || i + n == h.len()
+            || !h[i - 1].is_ascii_alphanumeric()
+            || !h[i + n].is_ascii_alphanumeric()
+            || !*random.get_or_insert_with(|| h.len() >= 32 && shannon_entropy(v) >= 4.0)
+    })
 }
 
 /// `word` occurs in `v` (ASCII case-insensitive) with a non-alphanumeric character or the
@@ -1009,8 +1022,7 @@ fn check_phone(value: &str) -> bool {
     // Ascending/descending runs are test data when typed as one run; "01 23 45 67 89" is the
     // canonical French format and stays valid.
     let trunk_grouped = all.first() == Some(&0) && groups.len() > 1;
-    if all.len() < 7 || all.len() > 17 || all_same(&all) || (is_sequential(&all) && !trunk_grouped)
-    {
+    if all.len() < 7 || all.len() > 17 || all_same(all) || (is_sequential(all) && !trunk_grouped) {
         return false;
     }
     // Long zero runs are amounts, not numbers people dial.
@@ -1026,7 +1038,7 @@ fn check_phone(value: &str) -> bool {
         return false;
     }
     if shape.plus {
-        return international(&all);
+        return international(all);
     }
     // Country code in parentheses without "+": "(351) 968 301 661", "(0049) 30 1234567".
     if let Some(inner) = v.strip_prefix('(').and_then(|r| r.split(')').next()) {
@@ -1036,7 +1048,7 @@ fn check_phone(value: &str) -> bool {
             let d = if all.starts_with(&[0, 0]) {
                 &all[2..]
             } else {
-                &all[..]
+                all
             };
             // "(+358) 279739829": a plus sign says it; without one, two groups are
             // enough for a 3-digit code, which no area code is confused with.
@@ -1070,8 +1082,8 @@ fn check_phone_labelled(value: &str) -> bool {
     // Decimals and amounts: "1.250,00", "3.5".
     let amount = groups.len() == 2 && v.contains(['.', ',']) && !v.contains(' ');
     (6..=15).contains(&all.len())
-        && !all_same(&all)
-        && !is_sequential(&all)
+        && !all_same(all)
+        && !is_sequential(all)
         && !amount
         && !looks_like_date_or_version(v, groups)
 }
