@@ -120,13 +120,8 @@ impl AllowList {
             .extend(def.phone_prefixes.iter().cloned());
         self.placeholder_words
             .extend(def.placeholder_words.iter().map(|w| w.to_ascii_lowercase()));
-        self.placeholder_first = vec![0; 256];
-        for (k, w) in self.placeholder_words.iter().take(64).enumerate() {
-            if let Some(&b) = w.as_bytes().first() {
-                self.placeholder_first[usize::from(b)] |= 1 << k;
-                self.placeholder_first[usize::from(b.to_ascii_uppercase())] |= 1 << k;
-            }
-        }
+        let words: Vec<&str> = self.placeholder_words.iter().map(String::as_str).collect();
+        self.placeholder_first = validators::first_byte_table(&words).to_vec();
         Ok(())
     }
 

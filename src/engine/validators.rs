@@ -329,17 +329,23 @@ const _: () = assert!(PLACEHOLDER_WORDS.len() <= 64);
 
 /// Bit `k` set in entry `b` when `PLACEHOLDER_WORDS[k]` starts with byte `b` (either ASCII
 /// case).
-const PLACEHOLDER_FIRST: [u64; 256] = {
+const PLACEHOLDER_FIRST: [u64; 256] = first_byte_table(PLACEHOLDER_WORDS);
+
+/// The table [`any_word_start`] takes: bit `k` of entry `b` set when `words[k]` (one of the
+/// first 64, not empty) starts with byte `b` in either ASCII case.
+pub(crate) const fn first_byte_table(words: &[&str]) -> [u64; 256] {
     let mut t = [0u64; 256];
     let mut k = 0;
-    while k < PLACEHOLDER_WORDS.len() {
-        let b = PLACEHOLDER_WORDS[k].as_bytes()[0];
-        t[b.to_ascii_lowercase() as usize] |= 1 << k;
-        t[b.to_ascii_uppercase() as usize] |= 1 << k;
+    while k < words.len() && k < 64 {
+        let w = words[k].as_bytes();
+        if !w.is_empty() {
+            t[w[0].to_ascii_lowercase() as usize] |= 1 << k;
+            t[w[0].to_ascii_uppercase() as usize] |= 1 << k;
+        }
         k += 1;
     }
     t
-};
+}
 
 /// Whether `accept(position, length)` holds for a place in `h` where one of `words`
 /// starts, ignoring ASCII case. `first[b]` has bit `k` set when word `k` (lower case)
