@@ -9,6 +9,13 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use veilgate::engine::{Action, Engine, Error, Format, Key, Redactor, Session};
 
+/// mimalloc rather than the system allocator: under load the sidecar's two workers
+/// allocate and free each other's request buffers, and glibc's arena locks and
+/// consolidation then cost it about a fifth of its requests/s (benches/README.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "veilgate",
