@@ -37,6 +37,27 @@ pub(crate) fn normalize(s: &str) -> String {
         .collect()
 }
 
+/// Longest key [`normalize_ascii`] normalizes without allocating.
+pub(crate) const KEY_BUF: usize = 64;
+
+/// [`normalize`] of an ASCII `s` of at most [`KEY_BUF`] bytes, written into `buf`
+/// (every JSON string value is looked up by its key, so this runs per value); `None`
+/// for other keys, which take [`normalize`].
+pub(crate) fn normalize_ascii<'b>(s: &str, buf: &'b mut [u8; KEY_BUF]) -> Option<&'b str> {
+    if s.len() > KEY_BUF || !s.is_ascii() {
+        return None;
+    }
+    let mut n = 0;
+    for &c in s.as_bytes() {
+        if c.is_ascii_alphanumeric() {
+            buf[n] = c.to_ascii_lowercase();
+            n += 1;
+        }
+    }
+    // ASCII letters and digits only, so always valid UTF-8.
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
 impl FieldMatcher {
     pub(crate) fn add(&mut self, name: &str, filter: usize) -> Result<(), String> {
         let (suffix, name) = match name.strip_prefix('*') {
@@ -65,11 +86,19 @@ impl FieldMatcher {
         if name.len() > MAX_LABEL {
             return None;
         }
-        let n = normalize(name);
+        let mut buf = [0; KEY_BUF];
+        let owned;
+        let n = match normalize_ascii(name, &mut buf) {
+            Some(n) => n,
+            None => {
+                owned = normalize(name);
+                owned.as_str()
+            }
+        };
         if n.is_empty() {
             return None;
         }
-        if let Some(f) = self.exact.get(&n) {
+        if let Some(f) = self.exact.get(n) {
             return Some(*f);
         }
         if name.trim().contains(' ') {

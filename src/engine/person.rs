@@ -604,13 +604,21 @@ impl NameModel {
     }
 
     fn key_mode(&self, key: &str) -> KeyMode {
-        let mut k = String::new();
-        norm_key(key, &mut k);
-        if self.key_skip.contains(k.as_str()) {
+        // For ASCII keys, `norm_key` and the field matcher's normalization agree.
+        let mut buf = [0; super::fields::KEY_BUF];
+        let mut owned = String::new();
+        let k = match super::fields::normalize_ascii(key, &mut buf) {
+            Some(k) => k,
+            None => {
+                norm_key(key, &mut owned);
+                owned.as_str()
+            }
+        };
+        if self.key_skip.contains(k) {
             KeyMode::Skip
-        } else if self.key_name.contains(k.as_str()) {
+        } else if self.key_name.contains(k) {
             KeyMode::Name(Mode::Strong)
-        } else if self.key_ambiguous.contains(k.as_str()) {
+        } else if self.key_ambiguous.contains(k) {
             KeyMode::Name(Mode::Ambiguous)
         } else {
             KeyMode::Other
