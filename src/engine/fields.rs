@@ -337,6 +337,33 @@ fn trim_value(text: &str, start: usize, end: usize) -> Option<Range<usize>> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn ascii_keys_normalize_on_the_stack_as_on_the_heap() {
+        let mut buf = [0; KEY_BUF];
+        for k in [
+            "First_Name",
+            "DB_PASSWORD",
+            "e-mail",
+            "x",
+            "",
+            "__",
+            "Date of Birth 2",
+        ] {
+            assert_eq!(
+                normalize_ascii(k, &mut buf),
+                Some(normalize(k).as_str()),
+                "{k}"
+            );
+        }
+        let long = "a".repeat(KEY_BUF + 1);
+        assert_eq!(normalize_ascii(&long, &mut buf), None);
+        assert_eq!(normalize_ascii(&long[1..], &mut buf), Some(&long[1..]));
+        // Non-ASCII keys take the allocating path (Unicode lower-casing).
+        assert_eq!(normalize_ascii("Prénom", &mut buf), None);
+        assert_eq!(matcher().lookup("Date_Of_Birth"), Some(0));
+        assert_eq!(matcher().lookup("DB_PASSWORD"), Some(1));
+    }
+
     fn matcher() -> FieldMatcher {
         let mut m = FieldMatcher::default();
         m.add("dob", 0).unwrap();

@@ -2822,6 +2822,18 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn json_keys_are_normalized_ascii_or_not() {
+        let m = model();
+        // ASCII keys (normalized on the stack) and accented ones (folded on the heap).
+        assert_eq!(m.key_mode("First_Name"), KeyMode::Name(Mode::Strong));
+        assert_eq!(m.key_mode("Prénom"), KeyMode::Name(Mode::Strong));
+        assert_eq!(m.key_mode("finish_reason"), KeyMode::Skip);
+        assert_eq!(m.key_mode("USER"), KeyMode::Name(Mode::Ambiguous));
+        assert_eq!(m.key_mode("summary"), KeyMode::Other);
+        assert_eq!(m.key_mode(&"x".repeat(100)), KeyMode::Other);
+    }
+
     #[track_caller]
     fn check(text: &str, want: &[&str]) {
         assert_eq!(names(text), want, "text: {text:?}");
