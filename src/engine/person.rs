@@ -193,6 +193,15 @@ fn fold(s: &str) -> String {
 /// Keep only letters and digits of the folded key: "First_Name" -> "firstname".
 fn norm_key(s: &str, out: &mut String) {
     out.clear();
+    if s.is_ascii() {
+        // Folding ASCII is lower-casing: no intermediate string.
+        out.extend(
+            s.bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|c| char::from(c.to_ascii_lowercase())),
+        );
+        return;
+    }
     let mut tmp = String::new();
     fold_into(s, &mut tmp);
     out.extend(tmp.chars().filter(|c| c.is_alphanumeric()));
