@@ -190,6 +190,10 @@ impl<'de> de::Visitor<'de> for CountVisitor {
 }
 
 const KEY: &[u8] = b"\"usage\"";
+
+/// The searcher for [`KEY`], built once: `memmem::find` would rebuild it on every frame.
+static FINDER: std::sync::LazyLock<memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memmem::Finder::new(KEY));
 /// A usage object larger than this is not one (and is not kept).
 const MAX_OBJECT: usize = 4096;
 
@@ -291,7 +295,7 @@ impl UsageTap {
                 let mut joined = std::mem::take(&mut self.carry);
                 let carried = joined.len();
                 joined.extend_from_slice(head);
-                if let Some(p) = memmem::find(&joined, KEY) {
+                if let Some(p) = FINDER.find(&joined) {
                     self.capture = Some(Capture::default());
                     data = &data[p + KEY.len() - carried..];
                     continue;
@@ -302,14 +306,15 @@ impl UsageTap {
                     return;
                 }
             }
-            match memmem::find(data, KEY) {
+            match FINDER.find(data) {
                 Some(p) => {
                     self.capture = Some(Capture::default());
                     data = &data[p + KEY.len()..];
                 }
                 None => {
                     let keep = data.len().saturating_sub(KEY.len() - 1);
-                    self.carry = data[keep..].to_vec();
+                    self.carry.clear();
+                    self.carry.extend_from_slice(&data[keep..]);
                     return;
                 }
             }

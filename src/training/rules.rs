@@ -142,28 +142,28 @@ pub(crate) fn set_pointer(
         return Err(NotAnObject);
     }
     let start = skip_ws(body, 0);
-    let end = skip_value(body, start).ok_or(NotAnObject)?;
     let mut out = Vec::with_capacity(body.len() + 64);
     out.extend_from_slice(&body[..start]);
-    set_in_object(body, start, end, &keys, value, &mut out)?;
+    let end = set_in_object(body, start, &keys, value, &mut out)?;
     out.extend_from_slice(&body[end..]);
     Ok(out)
 }
 
-/// Writes the object `body[start..end]` with `keys` set to `value` into `out`.
+/// Writes the value at `body[start..]`, an object, with `keys` set to `value` into
+/// `out`, and returns where that value ends. One walk: every member value is skipped
+/// once, or edited in place. A value that is not an object is replaced by one holding
+/// just the flag.
 fn set_in_object(
     body: &[u8],
     start: usize,
-    end: usize,
     keys: &[&str],
     value: &Value,
     out: &mut Vec<u8>,
-) -> Result<(), NotAnObject> {
+) -> Result<usize, NotAnObject> {
     let (key, rest) = (keys[0], &keys[1..]);
     if body.get(start) != Some(&b'{') {
-        // Not an object: replaced by one holding just the flag.
         out.extend_from_slice(nested(keys, value).as_bytes());
-        return Ok(());
+        return skip_value(body, start).ok_or(NotAnObject);
     }
     // Walk the members; every member named `key` gets the new value (a duplicate key
     // must not keep an old one).
@@ -171,34 +171,35 @@ fn set_in_object(
     let mut copied = start;
     let mut found = false;
     let mut members = 0;
-    while i < end && body[i] != b'}' {
+    while body.get(i).ok_or(NotAnObject)? != &b'}' {
         let k_start = i;
         let k_end = skip_value(body, k_start).ok_or(NotAnObject)?;
-        let name: String =
-            serde_json::from_slice(&body[k_start..k_end]).map_err(|_| NotAnObject)?;
         let colon = skip_ws(body, k_end);
         let v_start = skip_ws(body, colon + 1);
-        let v_end = skip_value(body, v_start).ok_or(NotAnObject)?;
         members += 1;
-        if name == key {
+        let v_end = if key_is(&body[k_start..k_end], key)? {
             found = true;
             out.extend_from_slice(&body[copied..v_start]);
-            if rest.is_empty() {
+            let v_end = if rest.is_empty() {
                 out.extend_from_slice(value.to_string().as_bytes());
+                skip_value(body, v_start).ok_or(NotAnObject)?
             } else {
-                set_in_object(body, v_start, v_end, rest, value, out)?;
-            }
+                set_in_object(body, v_start, rest, value, out)?
+            };
             copied = v_end;
-        }
+            v_end
+        } else {
+            skip_value(body, v_start).ok_or(NotAnObject)?
+        };
         i = skip_ws(body, v_end);
         if body.get(i) == Some(&b',') {
             i = skip_ws(body, i + 1);
         }
     }
-    let close = end - 1;
+    let (close, end) = (i, i + 1);
     if found {
         out.extend_from_slice(&body[copied..end]);
-        return Ok(());
+        return Ok(end);
     }
     // Insert before the closing brace, after the last member.
     let mut before = close;
@@ -217,7 +218,18 @@ fn set_in_object(
         out.extend_from_slice(nested(rest, value).as_bytes());
     }
     out.extend_from_slice(&body[before..end]);
-    Ok(())
+    Ok(end)
+}
+
+/// Whether the JSON string `raw` (quotes included) is `key`. Keys without escapes, the
+/// usual case, are compared as bytes; others are decoded first.
+fn key_is(raw: &[u8], key: &str) -> Result<bool, NotAnObject> {
+    let inner = raw.get(1..raw.len().saturating_sub(1)).ok_or(NotAnObject)?;
+    if memchr::memchr(b'\\', inner).is_none() {
+        return Ok(inner == key.as_bytes());
+    }
+    let name: String = serde_json::from_slice(raw).map_err(|_| NotAnObject)?;
+    Ok(name == key)
 }
 
 /// `{"a":{"b":value}}` for keys `a`, `b`.
@@ -350,6 +362,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn escaped_keys_are_matched_by_their_decoded_name() {
+        // `st\u006fre` is `store`: an escaped duplicate must not keep `true`.
+        assert_eq!(
+            set(r#"{"st\u006fre":true,"x":"\"}"}"#, "/store", false.into()),
+            r#"{"st\u006fre":false,"x":"\"}"}"#
+        );
+        assert_eq!(
+            set(r#"{"stor\"e":true}"#, "/store", false.into()),
+            r#"{"stor\"e":true,"store":false}"#
+        );
+        assert_eq!(
+            set(
+                "{ \"provider\" : { \"a\" : [ {} ] } , \"z\" : null }\n",
+                "/provider/data_collection",
+                "deny".into()
+            ),
+            "{ \"provider\" : { \"a\" : [ {} ],\"data_collection\":\"deny\" } , \"z\" : null }\n"
+        );
     }
 
     #[test]
