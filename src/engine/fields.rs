@@ -150,13 +150,22 @@ impl FieldMatcher {
             } else if let Some(t) = self.header(line) {
                 table = Some(t);
             } else if end > from {
+                let mut after = 0;
                 if let Some((f, r)) = self.labelled(line) {
+                    after = r.end;
                     if let Some(r) = trim_value(text, start + r.start, start + r.end) {
                         if r.start >= from {
                             out.push((f, r));
                         }
                     }
                 }
+                self.members(line, after, |f, r| {
+                    if let Some(r) = trim_value(text, start + r.start, start + r.end) {
+                        if r.start >= from {
+                            out.push((f, r));
+                        }
+                    }
+                });
             }
             start = end + 1;
         }
@@ -280,6 +289,59 @@ impl FieldMatcher {
     }
 }
 
+impl FieldMatcher {
+    /// JSON members `"key": "value"` (or `"key": 12345`) of a known field anywhere in
+    /// `line` from `from`: a record pasted on one line of a prompt, a log line with a
+    /// JSON payload. A line without `":` costs one memchr pass.
+    fn members(&self, line: &str, from: usize, mut found: impl FnMut(usize, Range<usize>)) {
+        let b = line.as_bytes();
+        let mut at = from;
+        while let Some(i) = memchr::memchr(b':', &b[at..]) {
+            let colon = at + i;
+            at = colon + 1;
+            // The key: a short quoted name right before the colon.
+            let k_end = line[from..colon].trim_end_matches(' ').len() + from;
+            if k_end < from + 2 || b[k_end - 1] != b'"' {
+                continue;
+            }
+            let lo = (k_end - 1).saturating_sub(MAX_LABEL + 1).max(from);
+            let Some(q) = memchr::memrchr(b'"', &b[lo..k_end - 1]).map(|q| lo + q) else {
+                continue;
+            };
+            let Some(f) = line.get(q + 1..k_end - 1).and_then(|k| self.lookup(k)) else {
+                continue;
+            };
+            let v = colon + 1 + (line.len() - colon - 1 - line[colon + 1..].trim_start().len());
+            match b.get(v) {
+                Some(b'"') => {
+                    // To the closing quote; an escaped quote does not close.
+                    let mut e = v + 1;
+                    while let Some(j) = memchr::memchr2(b'"', b'\\', &b[e..]) {
+                        if b[e + j] == b'"' {
+                            found(f, v + 1..e + j);
+                            at = e + j + 1;
+                            break;
+                        }
+                        e += j + 2;
+                        if e >= b.len() {
+                            break;
+                        }
+                    }
+                }
+                Some(c) if c.is_ascii_digit() => {
+                    let e = b[v..]
+                        .iter()
+                        .position(|c| matches!(c, b',' | b'}' | b']' | b' '))
+                        .map_or(b.len(), |j| v + j);
+                    found(f, v..e);
+                    at = e;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Byte ranges of the cells of a delimited line; double quotes protect delimiters.
 fn cells(line: &str, delim: u8) -> impl Iterator<Item = Range<usize>> + '_ {
     let b = line.as_bytes();
@@ -399,6 +461,28 @@ mod tests {
             found("{\"dob\": \"1985-03-12\", \"x\": 1}", None),
             [(0, "1985-03-12")]
         );
+    }
+
+    #[test]
+    fn json_members_anywhere_on_a_line() {
+        let t = r#"[{"name":"Yuki Sato","dob":"1990-04-12","note":"a \"dob\": here"},{"x":1,"DB_PASSWORD" : "s3\"cr3t","date_of_birth": 19900412}]"#;
+        assert_eq!(
+            found(t, None),
+            [(0, "1990-04-12"), (1, r#"s3\"cr3t"#), (0, "19900412")]
+        );
+        // The labelled first member is found once, the next one too.
+        assert_eq!(
+            found(r#"{"dob": "1985-03-12", "password": "hunter2"}"#, None),
+            [(0, "1985-03-12"), (1, "hunter2")]
+        );
+        for none in [
+            "Note: the dob field is optional",
+            r#"he said "dob": nothing"#,
+            r#"{"a": 1, "dob": null, "password": true}"#,
+            r#"{"dob": "unterminated"#,
+        ] {
+            assert_eq!(found(none, None), [], "{none}");
+        }
     }
 
     #[test]
