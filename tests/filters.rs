@@ -70,3 +70,98 @@ fn required_entities_are_covered() {
         );
     }
 }
+
+/// Whether a detection covers all of `value` (its first occurrence) in `text`.
+fn covered(engine: &Engine, text: &str, value: &str) -> Option<String> {
+    let at = text.find(value).expect("value in text");
+    engine
+        .detect(text)
+        .into_iter()
+        .find(|d| d.start <= at && d.end >= at + value.len())
+        .map(|d| d.entity.to_string())
+}
+
+#[test]
+fn nordic_polish_and_belgian_personal_numbers_in_realistic_text() {
+    let engine = Engine::builtin().unwrap();
+    let found: &[(&str, &str, &str)] = &[
+        (
+            "Hej! Jag heter Karin Ek och mitt personnummer är 19811228-9874. Kan ni ändra min adress?",
+            "19811228-9874",
+            "SE_PERSONNUMMER",
+        ),
+        (
+            "förnamn;efternamn;personnr;ort\nKarin;Ek;811228-9874;Umeå",
+            "811228-9874",
+            "SE_PERSONNUMMER",
+        ),
+        (
+            "Dzień dobry, proszę o korektę faktury. Mój PESEL to 02270803624, nazwisko Nowak.",
+            "02270803624",
+            "PL_PESEL",
+        ),
+        (
+            r#"{"imie":"Anna","nazwisko":"Wiśniewska","pesel":"85031101922","miasto":"Gdańsk"}"#,
+            "85031101922",
+            "PL_PESEL",
+        ),
+        (
+            "Kære kundeservice\nMit CPR-nr. er 150384-2617 og jeg er flyttet til Odense.",
+            "150384-2617",
+            "DK_CPR",
+        ),
+        (
+            "Asiakas soitti: henkilötunnus 131052-308T, osoite vaihtunut.",
+            "131052-308T",
+            "FI_HETU",
+        ),
+        (
+            "2026-11-03T10:15:02Z INFO kyc applicant=Virtanen hetu=010101A123N score=0.93",
+            "010101A123N",
+            "FI_HETU",
+        ),
+        (
+            "Hei, fødselsnummeret mitt er 24127649827 (Ola Nordmann).",
+            "24127649827",
+            "NO_FNR",
+        ),
+        (
+            "Beste, mijn rijksregisternummer is 85.07.30-033.28 en mijn naam is Luc Peeters.",
+            "85.07.30-033.28",
+            "BE_NRN",
+        ),
+        (
+            "Numéro de registre national : 93011422851",
+            "93011422851",
+            "BE_NRN",
+        ),
+        (
+            r#"{"employee":{"name":"Mette Nielsen","national_id":"150384-2617"}}"#,
+            "150384-2617",
+            "NATIONAL_ID",
+        ),
+    ];
+    for (text, value, entity) in found {
+        assert_eq!(
+            covered(&engine, text, value).as_deref(),
+            Some(*entity),
+            "{value} in {text:?}"
+        );
+    }
+    // Same shapes without a context word, or failing their checks, stay.
+    let kept: &[(&str, &str)] = &[
+        ("Order 20241105-0001 shipped to Malmö.", "20241105-0001"),
+        ("ordernummer 19811228-9874 levererad", "19811228-9874"),
+        ("Numer faktury: 44051401359, termin 14 dni.", "44051401359"),
+        ("PESEL 44051401358 (błędna cyfra kontrolna)", "44051401358"),
+        ("Fakturanr. 150384-2617 betalt", "150384-2617"),
+        ("batch 131052-308U rejected by QA", "131052-308U"),
+        ("tracking 24127649827 via Posten", "24127649827"),
+        ("build 85.07.30-033.29 is the last one", "85.07.30-033.29"),
+        ("INSZ 85073003329 is ongeldig", "85073003329"),
+        ("personnummer: 20241105-0001", "20241105-0001"),
+    ];
+    for (text, value) in kept {
+        assert_eq!(covered(&engine, text, value), None, "{value} in {text:?}");
+    }
+}

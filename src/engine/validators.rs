@@ -70,6 +70,22 @@ pub enum Validator {
     DeTaxId,
     Nir,
     CodiceFiscale,
+    /// Swedish personnummer / samordningsnummer: a date (day + 60 for the latter) and
+    /// the Luhn digit over the 10-digit form.
+    SePersonnummer,
+    /// Polish PESEL: a date with the century in the month, and a weighted check digit.
+    PlPesel,
+    /// Danish CPR number: a date of birth and four digits (no checksum since 2007).
+    DkCpr,
+    /// Finnish henkilötunnus: a date, a century sign and a mod-31 check character.
+    FiHetu,
+    /// Norwegian fødselsnummer / D-number: a date and two mod-11 check digits.
+    NoFnr,
+    /// Belgian national register number: a date and a mod-97 check.
+    BeNrn,
+    /// Any of the national identifiers above or the older ones (DNI, BSN, NINO, Steuer-ID,
+    /// NIR, codice fiscale, US SSN): for fields such as `national_id` that do not say which.
+    NationalId,
     Address,
     PemPrivateKey,
     /// An assigned API key / token / secret: the `password` checks plus entropy >= 3.0
@@ -121,6 +137,13 @@ impl Validator {
             "de_tax_id" | "steuer_id" => Validator::DeTaxId,
             "nir" | "fr_nir" => Validator::Nir,
             "codice_fiscale" | "it_fiscal_code" => Validator::CodiceFiscale,
+            "se_personnummer" | "personnummer" => Validator::SePersonnummer,
+            "pl_pesel" | "pesel" => Validator::PlPesel,
+            "dk_cpr" | "cpr" => Validator::DkCpr,
+            "fi_hetu" | "hetu" => Validator::FiHetu,
+            "no_fnr" | "fodselsnummer" => Validator::NoFnr,
+            "be_nrn" | "rrn" => Validator::BeNrn,
+            "national_id" => Validator::NationalId,
             "address" => Validator::Address,
             "pem" | "pem_private_key" => Validator::PemPrivateKey,
             "secret" => Validator::Secret,
@@ -128,7 +151,8 @@ impl Validator {
                 return Err(format!(
                     "unknown validator `{other}` (known: luhn, iban, us_ssn, ipv4, ipv6, mac, phone, phone_labelled, \
                      email, email_obfuscated, date, jwt, entropy(<min>), not_placeholder, password, password_strict, \
-                     aws_access_key, dni, bsn, nino, de_tax_id, nir, codice_fiscale, address, pem, secret)"
+                     aws_access_key, dni, bsn, nino, de_tax_id, nir, codice_fiscale, se_personnummer, pl_pesel, dk_cpr, fi_hetu, no_fnr, \
+                     be_nrn, national_id, address, pem, secret)"
                 ));
             }
         })
@@ -160,6 +184,13 @@ impl Validator {
             Validator::DeTaxId => check_de_tax_id(value),
             Validator::Nir => check_nir(value),
             Validator::CodiceFiscale => check_codice_fiscale(value),
+            Validator::SePersonnummer => check_se_personnummer(value),
+            Validator::PlPesel => check_pl_pesel(value),
+            Validator::DkCpr => check_dk_cpr(value),
+            Validator::FiHetu => check_fi_hetu(value),
+            Validator::NoFnr => check_no_fnr(value),
+            Validator::BeNrn => check_be_nrn(value),
+            Validator::NationalId => check_national_id(value),
             Validator::Address => check_address(value),
             Validator::PemPrivateKey => check_pem(value),
             Validator::Secret => {
@@ -1990,6 +2021,221 @@ fn check_bsn(value: &str) -> bool {
     sum % 11 == 0 && sum != 0
 }
 
+// ---------------------------------------------------------------------------------------------
+// personal numbers of the Nordic countries, Poland and Belgium: a date of birth in the
+// number, and (but for Denmark) check digits.
+
+/// The digits of `v` when its other bytes are all in `seps`, else `None`.
+fn digits_only(v: &str, seps: &[u8]) -> Option<Vec<u8>> {
+    v.bytes()
+        .all(|b| b.is_ascii_digit() || seps.contains(&b))
+        .then(|| digits_of(v))
+}
+
+/// Two digits of `d` from `i`, as a number.
+fn two(d: &[u8], i: usize) -> u32 {
+    u32::from(d[i]) * 10 + u32::from(d[i + 1])
+}
+
+/// A real day of `m` in `y` (any century: personal numbers outlive the DOB year range).
+fn real_day(y: u32, m: u32, d: u32) -> bool {
+    d >= 1 && d <= days_in_month(y, m)
+}
+
+/// Luhn over digits, the last being the check digit.
+fn luhn_ok(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &x)| {
+            let x = u32::from(x);
+            if i % 2 == 1 {
+                let y = x * 2;
+                if y > 9 { y - 9 } else { y }
+            } else {
+                x
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+fn check_se_personnummer(value: &str) -> bool {
+    let v = value.trim();
+    let Some(d) = digits_only(v, b"-+") else {
+        return false;
+    };
+    // At most one separator, before the last four digits.
+    let sep = v.bytes().filter(|b| matches!(b, b'-' | b'+')).count();
+    if sep > 1 || (sep == 1 && !matches!(v.as_bytes()[v.len() - 5], b'-' | b'+')) {
+        return false;
+    }
+    let (century, d) = match d.len() {
+        10 => (None, &d[..]),
+        12 => (Some(two(&d, 0)), &d[2..]),
+        _ => return false,
+    };
+    if century.is_some_and(|c| !(18..=20).contains(&c)) || all_same(d) || is_sequential(d) {
+        return false;
+    }
+    let yy = two(d, 0);
+    let y = century.map_or(if yy <= 25 { 2000 + yy } else { 1900 + yy }, |c| {
+        c * 100 + yy
+    });
+    let (m, mut day) = (two(d, 2), two(d, 4));
+    if day > 60 {
+        day -= 60; // samordningsnummer
+    }
+    real_day(y, m, day) && luhn_ok(d)
+}
+
+fn check_pl_pesel(value: &str) -> bool {
+    let Some(d) = digits_only(value.trim(), b"") else {
+        return false;
+    };
+    if d.len() != 11 || all_same(&d) || is_sequential(&d) {
+        return false;
+    }
+    let (yy, mm) = (two(&d, 0), two(&d, 2));
+    let (century, m) = match mm {
+        1..=12 => (1900, mm),
+        21..=32 => (2000, mm - 20),
+        41..=52 => (2100, mm - 40),
+        61..=72 => (2200, mm - 60),
+        81..=92 => (1800, mm - 80),
+        _ => return false,
+    };
+    const W: [u32; 10] = [1, 3, 7, 9, 1, 3, 7, 9, 1, 3];
+    let sum: u32 = d.iter().zip(W).map(|(&x, w)| u32::from(x) * w).sum();
+    real_day(century + yy, m, two(&d, 4)) && (10 - sum % 10) % 10 == u32::from(d[10])
+}
+
+fn check_dk_cpr(value: &str) -> bool {
+    let Some(d) = digits_only(value.trim(), b"- ") else {
+        return false;
+    };
+    if d.len() != 10 || all_same(&d) || is_sequential(&d) || value.trim().len() > 11 {
+        return false;
+    }
+    // The century follows from the seventh digit and the year; any of them will do for
+    // a day's validity but 29 February.
+    let yy = two(&d, 4);
+    let y = match (d[6], yy) {
+        (0..=3, _) | (4 | 9, 37..) => 1900 + yy,
+        (4 | 9, _) | (5..=8, ..=57) => 2000 + yy,
+        (5..=8, _) => 1800 + yy,
+        _ => return false,
+    };
+    real_day(y, two(&d, 2), two(&d, 0))
+}
+
+fn check_fi_hetu(value: &str) -> bool {
+    const CHECK: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
+    let b = value.trim().as_bytes();
+    if b.len() != 11 || !b[..6].iter().chain(&b[7..10]).all(u8::is_ascii_digit) {
+        return false;
+    }
+    let century = match b[6] {
+        b'+' => 1800,
+        b'-' | b'U'..=b'Y' => 1900,
+        b'A'..=b'F' => 2000,
+        _ => return false,
+    };
+    let d: Vec<u8> = b[..6].iter().chain(&b[7..10]).map(|x| x - b'0').collect();
+    if all_same(&d) {
+        return false;
+    }
+    let n = d.iter().fold(0u32, |n, &x| n * 10 + u32::from(x));
+    real_day(century + two(&d, 4), two(&d, 2), two(&d, 0))
+        && b[10].to_ascii_uppercase() == CHECK[(n % 31) as usize]
+}
+
+fn check_no_fnr(value: &str) -> bool {
+    let Some(d) = digits_only(value.trim(), b" ") else {
+        return false;
+    };
+    if d.len() != 11 || all_same(&d) || is_sequential(&d) {
+        return false;
+    }
+    let mut day = two(&d, 0);
+    if day > 40 {
+        day -= 40; // D-number
+    }
+    let mut m = two(&d, 2);
+    if m > 40 {
+        m -= 40; // H-number
+    }
+    let yy = two(&d, 4);
+    let individual = u32::from(d[6]) * 100 + two(&d, 7);
+    let y = match individual {
+        0..=499 => 1900 + yy,
+        500..=749 if yy >= 54 => 1800 + yy,
+        900..=999 if yy >= 40 => 1900 + yy,
+        500..=999 if yy <= 39 => 2000 + yy,
+        _ => return false,
+    };
+    let k = |w: &[u32]| {
+        let s: u32 = d.iter().zip(w).map(|(&x, w)| u32::from(x) * w).sum();
+        match 11 - s % 11 {
+            11 => Some(0),
+            10 => None,
+            k => Some(k),
+        }
+    };
+    real_day(y, m, day)
+        && k(&[3, 7, 6, 1, 8, 9, 4, 5, 2]) == Some(u32::from(d[9]))
+        && k(&[5, 4, 3, 2, 7, 6, 5, 4, 3, 2]) == Some(u32::from(d[10]))
+}
+
+fn check_be_nrn(value: &str) -> bool {
+    let Some(d) = digits_only(value.trim(), b".- ") else {
+        return false;
+    };
+    if d.len() != 11 || all_same(&d) || is_sequential(&d) {
+        return false;
+    }
+    let serial = u32::from(d[6]) * 100 + two(&d, 7);
+    if !(1..=997).contains(&serial) {
+        return false;
+    }
+    let base = d[..9].iter().fold(0u64, |n, &x| n * 10 + u64::from(x));
+    let check = u64::from(two(&d, 9));
+    let born_2000 = 97 - (2_000_000_000 + base) % 97 == check;
+    if !born_2000 && 97 - base % 97 != check {
+        return false;
+    }
+    // Month and day may be 0 (unknown); BIS numbers add 20 or 40 to the month.
+    let (yy, mut m, day) = (two(&d, 0), two(&d, 2), two(&d, 4));
+    if m > 40 {
+        m -= 40;
+    } else if m > 20 {
+        m -= 20;
+    }
+    let y = if born_2000 { 2000 + yy } else { 1900 + yy };
+    match (m, day) {
+        (0, 0..=31) | (1..=12, 0) => true,
+        (1..=12, _) => real_day(y, m, day),
+        _ => false,
+    }
+}
+
+fn check_national_id(value: &str) -> bool {
+    check_se_personnummer(value)
+        || check_pl_pesel(value)
+        || check_dk_cpr(value)
+        || check_fi_hetu(value)
+        || check_no_fnr(value)
+        || check_be_nrn(value)
+        || check_dni(value)
+        || check_bsn(value)
+        || check_nino(value)
+        || check_de_tax_id(value)
+        || check_nir(value)
+        || check_codice_fiscale(value)
+        || check_us_ssn(value)
+}
+
 fn check_nino(value: &str) -> bool {
     let compact: Vec<u8> = value
         .trim()
@@ -3001,6 +3247,103 @@ mod tests {
         }
         for bad in ["RSSMRA85T10A562T", "RSSMRA85T10A562", "MRTMTT25D09F205A"] {
             assert!(!cf.check(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nordic_polish_and_belgian_personal_numbers() {
+        let cases: [(&str, &[&str], &[&str]); 6] = [
+            (
+                "se_personnummer",
+                &[
+                    "811228-9874",
+                    "19811228-9874",
+                    "198112289874",
+                    "8112289874",
+                    "900101-2393",
+                    "040229-1231",
+                    "811288-9871", // samordningsnummer: day + 60
+                ],
+                &[
+                    "811228-9875",   // Luhn
+                    "811328-9874",   // month 13
+                    "030229-1231",   // 29 February 2003
+                    "17811228-9874", // century
+                    "81-1228-9874",  // separator placement
+                    "0000000000",
+                    "0123456789",
+                ],
+            ),
+            (
+                "pl_pesel",
+                &["44051401359", "02270803624", "90123145670", "85031101922"],
+                &[
+                    "44051401358",
+                    "44131401359",
+                    "44053201359",
+                    "11111111111",
+                    "12345678901",
+                ],
+            ),
+            (
+                "dk_cpr",
+                &["150384-2617", "1503842617", "290296-1234", "010203-4566"],
+                &[
+                    "320184-2617",
+                    "151384-2617",
+                    "290297-1234",
+                    "1503-84-2617",
+                    "0000000000",
+                ],
+            ),
+            (
+                "fi_hetu",
+                &["131052-308T", "010101A123N", "280264-570K", "131052-308t"],
+                &["131052-308U", "131052G308T", "321052-308T", "131052-30T"],
+            ),
+            (
+                "no_fnr",
+                &["24127649827", "15038426165", "30099951296", "241276 49827"],
+                &["24127649828", "24127649837", "32127649827", "11111111111"],
+            ),
+            (
+                "be_nrn",
+                &[
+                    "85073003328",
+                    "85.07.30-033.28",
+                    "01020345603",
+                    "93011422851",
+                ],
+                &[
+                    "85073003329",
+                    "85.07.30-033.27",
+                    "85133003395",
+                    "00000000097",
+                ],
+            ),
+        ];
+        let any = v("national_id");
+        for (name, ok, bad) in cases {
+            let val = v(name);
+            for s in ok {
+                assert!(val.check(s), "{name}: {s}");
+                assert!(any.check(s), "national_id: {s}");
+            }
+            for s in bad {
+                assert!(!val.check(s), "{name}: {s}");
+            }
+        }
+        for s in [
+            "12345678Z",
+            "123456782",
+            "AB123456C",
+            "RSSMRA85T10A562S",
+            "536-22-1234",
+        ] {
+            assert!(any.check(s), "national_id: {s}");
+        }
+        for s in ["order 4471", "2024-11-05", "1234567890", "v2.14.3"] {
+            assert!(!any.check(s), "national_id: {s}");
         }
     }
 
