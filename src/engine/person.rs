@@ -655,11 +655,125 @@ impl NameModel {
             sc.run();
             let mut out = std::mem::take(&mut sc.out);
             normalize(&mut out);
+            if !out.is_empty() && self.nicknames(text, &mut out) {
+                normalize(&mut out);
+            }
             out
         });
         let scratch = sc.into_scratch();
         SCRATCH.with(|c| c.replace(scratch));
         out
+    }
+}
+
+impl NameModel {
+    /// `Robert "Bob" Smith`, `Li (Lily) Wang`: a given name, a quoted or bracketed
+    /// nickname, then a name that was found. The run stops at the quote, so the given
+    /// name would stay; the span is extended over both. Returns whether it changed any.
+    fn nicknames(&self, text: &str, out: &mut Vec<Range<usize>>) -> bool {
+        let b = text.as_bytes();
+        let mut buf = String::new();
+        let mut grown = Vec::new();
+        for r in out.iter() {
+            let Some(close) = r.start.checked_sub(1).filter(|&c| b[c] == b' ') else {
+                continue;
+            };
+            let (open, quote_end) = match text[..close].chars().next_back() {
+                Some('"') => ("\"", close - 1),
+                Some('\'') => ("'", close - 1),
+                Some(')') => ("(", close - 1),
+                Some('\u{201D}') => ("\u{201C}", close - 3),
+                _ => continue,
+            };
+            // The nickname: one capitalized word.
+            let nick = text[..quote_end]
+                .char_indices()
+                .rev()
+                .take_while(|(_, c)| c.is_alphabetic())
+                .last()
+                .map_or(quote_end, |(i, _)| i);
+            if quote_end - nick > 24
+                || !text[nick..].starts_with(char::is_uppercase)
+                || !text[..nick].ends_with(open)
+            {
+                continue;
+            }
+            let Some(gap) = (nick - open.len()).checked_sub(1).filter(|&g| b[g] == b' ') else {
+                continue;
+            };
+            // The given name: a capitalized word that is not a common word.
+            let given = text[..gap]
+                .char_indices()
+                .rev()
+                .take_while(|(_, c)| c.is_alphabetic() || *c == '-' || *c == '\'')
+                .last()
+                .map_or(gap, |(i, _)| i);
+            let word = &text[given..gap];
+            if word.chars().count() < 2
+                || !word.starts_with(char::is_uppercase)
+                || text[..given].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            {
+                continue;
+            }
+            fold_into(word, &mut buf);
+            let f = self.lookup(&buf);
+            if f & (F_STOP | F_TITLE | F_PLACE | F_ORG) != 0 && !is_strong(f) {
+                continue;
+            }
+            grown.push(given..r.end);
+        }
+        let any = !grown.is_empty();
+        out.extend(grown);
+        any
+    }
+
+    /// `tomasz.nowak`, `@lindiwe.dlamini`, `björn.ekström`: a user handle made of a
+    /// known given name, a dot and a known family name, for the lower-case word
+    /// `text[s..dot]` that the tokenizer found before a dot. Both words must be names of
+    /// the lists (not common words), so that code (`user.name`, `os.path`) stays; a
+    /// handle followed by `@` is an e-mail address, left to the e-mail filter. Returns
+    /// the handle's end.
+    fn handle_at(
+        &self,
+        text: &str,
+        ls: usize,
+        s: usize,
+        dot: usize,
+        le: usize,
+        buf: &mut String,
+    ) -> Option<usize> {
+        let word = |c: char| c.is_alphabetic() && c.is_lowercase();
+        let e = text[dot + 1..le]
+            .char_indices()
+            .find(|(_, c)| !word(*c))
+            .map_or(le, |(i, _)| dot + 1 + i);
+        if dot - s < 2 || e - dot < 3 {
+            return None;
+        }
+        let before = text[ls..s].chars().next_back();
+        if before.is_some_and(|c| {
+            c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '\\' | '\'' | '+')
+        }) {
+            return None;
+        }
+        let mut after = text[e..le].chars();
+        match after.next() {
+            Some(c)
+                if c.is_alphanumeric() || matches!(c, '_' | '-' | '@' | '(' | '/' | '\'' | '+') =>
+            {
+                return None;
+            }
+            Some('.') if after.next().is_some_and(char::is_alphanumeric) => return None,
+            _ => {}
+        }
+        fold_into(&text[s..dot], buf);
+        let f = self.lookup(buf);
+        if f & F_FIRST == 0 || !is_strong(f) {
+            return None;
+        }
+        fold_into(&text[dot + 1..e], buf);
+        let f = self.lookup(buf);
+        (f & F_LAST != 0 && is_strong(f)).then_some(e)
     }
 }
 
@@ -866,7 +980,17 @@ fn plain_word(
 /// so the check fails just as the flags of the word would have. A determiner only counts
 /// right before a capitalized word, so one followed by a plain lower-case word is dropped
 /// too, and so is any context word followed by a plain word that is no context word.
-fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>) {
+/// Handles (`tomasz.nowak`, see [`NameModel::handle_at`]) are found on the way, into
+/// `handles`: their words reach the slow path below, as a dot follows the first.
+fn tokenize(
+    m: &NameModel,
+    text: &str,
+    ls: usize,
+    le: usize,
+    toks: &mut Vec<Tok>,
+    handles: &mut Vec<Range<usize>>,
+    buf: &mut String,
+) {
     toks.clear();
     // Only the line is read (every look past a word checks `le` first); cut to it, so
     // that those checks also stand for the bounds checks.
@@ -1116,6 +1240,16 @@ fn tokenize(m: &NameModel, text: &str, ls: usize, le: usize, toks: &mut Vec<Tok>
             TK::Caseless
         };
         let next = if e < le { b[e] } else { b' ' };
+        if kind == TK::Lower
+            && next == b'.'
+            && joiner_at.is_none()
+            && e + 1 < le
+            && (b[e + 1].is_ascii_lowercase() || b[e + 1] >= 0xC3)
+        {
+            if let Some(end) = m.handle_at(text, ls, st, e, le, buf) {
+                handles.push(st..end);
+            }
+        }
         // Abbreviated titles with a suffix: "Sig.ra", "Dott.ssa".
         if matches!(kind, TK::Cap | TK::Lower) && nchars <= 4 && next == b'.' {
             let mut k = e + 1;
@@ -1254,6 +1388,7 @@ struct Scratch {
     buf: String,
     buf2: String,
     fields: Vec<(usize, usize)>,
+    handles: Vec<Range<usize>>,
     cap_cache: Vec<(u128, u32)>,
     /// The [`NameModel::id`] that `cap_cache` was filled for.
     cap_model: u64,
@@ -1460,11 +1595,27 @@ impl<'a> Scanner<'a> {
 
     // ----- generic runs ----------------------------------------------------
 
+    // Kept out of `run`: inlined there, the tokenizer loop compiles to slower code.
+    #[inline(never)]
     fn generic(&mut self, ls: usize, le: usize) {
         let text = self.text;
         let mut toks = std::mem::take(&mut self.s.toks);
-        tokenize(self.m, text, ls, le, &mut toks);
+        let mut handles = std::mem::take(&mut self.s.handles);
+        handles.clear();
+        tokenize(
+            self.m,
+            text,
+            ls,
+            le,
+            &mut toks,
+            &mut handles,
+            &mut self.s.buf,
+        );
         self.s.toks = toks;
+        for r in &handles {
+            self.push(r.start, r.end);
+        }
+        self.s.handles = handles;
         let n = self.s.toks.len();
         self.s.flags.clear();
         self.s.flags.resize(n, UNSET);
@@ -3330,6 +3481,40 @@ mod tests {
     }
 
     // ----- negatives -----------------------------------------------------------
+
+    #[test]
+    fn nicknames_between_given_and_family_name() {
+        check("Robert \"Bob\" Smith signed.", &["Robert \"Bob\" Smith"]);
+        check(
+            "Attendees: Li (Lily) Wang; Tomás Ruiz",
+            &["Li (Lily) Wang", "Tomás Ruiz"],
+        );
+        check(
+            "Bartholomew “Bart” Simpson-Ng | Head of Ops",
+            &["Bartholomew “Bart” Simpson-Ng"],
+        );
+        // A common word before a quoted word stays out of the name.
+        check("Reply \"Yes\" John Smith", &["John Smith"]);
+    }
+
+    #[test]
+    fn user_handles_of_given_and_family_names() {
+        check(
+            "ping tomasz.nowak and @lindiwe.dlamini",
+            &["tomasz.nowak", "lindiwe.dlamini"],
+        );
+        check("Author: björn.ekström <b@e.se>", &["björn.ekström"]);
+        check("user=anna.smith ok", &["anna.smith"]);
+        for t in [
+            "tomasz.nowak@onet.pl",
+            "self.name = user.email; os.path.join(a, b)",
+            "see github.com/maria.garcia and john.smith.example.com",
+            "call mark.price() then grace.period",
+            "maria.garcia_2 or x.anna.smith",
+        ] {
+            none(t);
+        }
+    }
 
     #[test]
     fn look_alikes_survive() {
