@@ -165,3 +165,24 @@ fn nordic_polish_and_belgian_personal_numbers_in_realistic_text() {
         assert_eq!(covered(&engine, text, value), None, "{value} in {text:?}");
     }
 }
+
+#[test]
+fn table_rows_sent_one_per_array_element_keep_their_header() {
+    use std::sync::Arc;
+    use veilgate::engine::{Action, Format, Redactor, redact_bytes};
+    let r = Redactor::new(Arc::new(Engine::builtin().unwrap())).with_action(Action::Redact);
+    let run = |body: &str| {
+        String::from_utf8(redact_bytes(&r, body.as_bytes(), Format::Json).unwrap()).unwrap()
+    };
+    // An embeddings input of CSV rows: the date of birth is only known by its column.
+    let out = run(
+        r#"{"model":"text-embedding-3-small","input":["id,date_of_birth,plan","1,08/03/1982,pro","2,\"December 9, 1979\",free"],"other":["x","08/03/1982"]}"#,
+    );
+    assert_eq!(
+        out,
+        r#"{"model":"text-embedding-3-small","input":["id,date_of_birth,plan","1,[DATE_OF_BIRTH],pro","2,\"[DATE_OF_BIRTH]\",free"],"other":["x","08/03/1982"]}"#
+    );
+    // Without a header naming a field, rows are plain text: a bare date stays.
+    let plain = r#"{"input":["id,created,plan","1,08/03/1982,pro"]}"#;
+    assert_eq!(run(plain), plain);
+}

@@ -204,6 +204,11 @@ impl FieldMatcher {
         if held { line_start } else { text.len() }
     }
 
+    /// Whether `line` is a header row naming at least one field.
+    pub(crate) fn is_header(&self, line: &str) -> bool {
+        !self.is_empty() && self.header(line).is_some()
+    }
+
     /// A header row: delimited cells, at least one of which is a field name.
     fn header(&self, line: &str) -> Option<(u8, Vec<Option<usize>>)> {
         // A header's first cell is a short name: reject prose before counting anything.
@@ -257,7 +262,7 @@ impl FieldMatcher {
         if label.is_empty()
             || !label
                 .chars()
-                .all(|c| c.is_alphanumeric() || " _-./".contains(c))
+                .all(|c| c.is_alphanumeric() || " _-./()".contains(c))
         {
             return None;
         }
@@ -457,6 +462,11 @@ mod tests {
             [(0, "12/03/1985"), (1, "s3cr3t"), (1, "hunter2")]
         );
         assert_eq!(found("The password is: weak", None), []);
+        // Labels may carry brackets ("Né(e) le"); they count as the letters inside.
+        assert_eq!(
+            found("Date (of) Birth: 1985-03-12\nNote (x): 1985-03-12", None),
+            [(0, "1985-03-12")]
+        );
         assert_eq!(
             found("{\"dob\": \"1985-03-12\", \"x\": 1}", None),
             [(0, "1985-03-12")]

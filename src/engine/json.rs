@@ -501,11 +501,23 @@ fn redact_json_inner(
     session: &mut Session,
     nesting: usize,
 ) -> Result<Option<Vec<u8>>, Error> {
+    // A table sent one row per array element (an embeddings `input` of CSV lines): the
+    // header row of the array, read with each later row of it so that its columns are
+    // known (`date_of_birth`, `street`, ...).
+    let mut table: Option<(Vec<Seg>, String)> = None;
     rewrite(input, |lit, s| {
         if lit.is_key {
             return Ok(Vec::new());
         }
-        redact_value(
+        let mut row = false;
+        if let Some((Seg::Index(_), parent)) = lit.path.split_last() {
+            row = matches!(&table, Some((p, _)) if p.as_slice() == parent);
+            if !row && !s.contains('\n') && redactor.engine().is_table_header(s) {
+                table = Some((parent.to_vec(), s.to_string()));
+            }
+        }
+        let header = table.as_ref().filter(|_| row).map(|(_, h)| h.as_str());
+        redact_value_in(
             redactor,
             session,
             lit.key(),
@@ -513,6 +525,7 @@ fn redact_json_inner(
             nesting,
             lit.raw_start,
             Some(lit.raw),
+            header,
         )
     })
 }
@@ -527,6 +540,21 @@ pub(crate) fn redact_value(
     nesting: usize,
     raw_start: usize,
     raw: Option<&str>,
+) -> Result<Vec<Edit>, Error> {
+    redact_value_in(redactor, session, key, s, nesting, raw_start, raw, None)
+}
+
+/// [`redact_value`], with the header row of the table `s` is a row of, if any.
+#[allow(clippy::too_many_arguments)]
+fn redact_value_in(
+    redactor: &Redactor,
+    session: &mut Session,
+    key: Option<&str>,
+    s: &str,
+    nesting: usize,
+    raw_start: usize,
+    raw: Option<&str>,
+    header: Option<&str>,
 ) -> Result<Vec<Edit>, Error> {
     if s.is_empty() || is_blob(s) {
         return Ok(Vec::new());
@@ -561,7 +589,20 @@ pub(crate) fn redact_value(
             }
         }
     }
-    let dets = redactor.engine().detect_keyed(s, key);
+    let dets = match header {
+        None => redactor.engine().detect_keyed(s, key),
+        Some(h) => {
+            // Detected under its header line; only what falls in the row counts.
+            let at = h.len() + 1;
+            let mut dets = redactor.engine().detect_keyed(&format!("{h}\n{s}"), key);
+            dets.retain(|d| d.start >= at);
+            for d in &mut dets {
+                d.start -= at;
+                d.end -= at;
+            }
+            dets
+        }
+    };
     if dets.is_empty() {
         return Ok(Vec::new());
     }

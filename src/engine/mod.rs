@@ -505,6 +505,12 @@ impl Engine {
         }
     }
 
+    /// Whether `line` is the header row of a delimited table with a column of a known
+    /// field (`name,date_of_birth,city`).
+    pub(crate) fn is_table_header(&self, line: &str) -> bool {
+        self.fields.is_header(line)
+    }
+
     /// Names from the name model.
     fn name_detections(
         &self,
