@@ -655,7 +655,9 @@ impl NameModel {
             sc.run();
             let mut out = std::mem::take(&mut sc.out);
             normalize(&mut out);
-            if !out.is_empty() && self.nicknames(text, &mut out) {
+            if !out.is_empty()
+                && (self.nicknames(text, &mut out) | self.comma_pairs(text, &mut out))
+            {
                 normalize(&mut out);
             }
             out
@@ -727,6 +729,105 @@ impl NameModel {
         any
     }
 
+    /// `Oberhuber, Gisela`, `Sánchez, Francisco`: a list item or field value that is
+    /// "family, given" where only one side was found. The other side joins it when the
+    /// item holds nothing else (it starts after a line start, bullet or separator and
+    /// ends before one), and it is one to three capitalized words that are not common
+    /// words, places or organisations. Items where both sides were found stay as two.
+    fn comma_pairs(&self, text: &str, out: &mut Vec<Range<usize>>) -> bool {
+        let mut buf = String::new();
+        let mut grown = Vec::new();
+        for (k, r) in out.iter().enumerate() {
+            let next_start = out.get(k + 1).map_or(text.len(), |n| n.start);
+            let prev_end = k.checked_sub(1).map_or(0, |p| out[p].end);
+            // "Found, Other": the other words, then the end of the item.
+            if item_start(text, r.start) {
+                if let Some(rest) = text[r.end..].strip_prefix(", ") {
+                    let from = r.end + 2;
+                    if let Some(e) = self.plain_caps(text, from, true, &mut buf) {
+                        if e <= next_start && item_end(text, e) && !rest.starts_with(' ') {
+                            grown.push(r.start..e);
+                            continue;
+                        }
+                    }
+                }
+            }
+            // "Other, Found".
+            if item_end(text, r.end) && r.start >= 2 && text[..r.start].ends_with(", ") {
+                let to = r.start - 2;
+                let mut s = to;
+                for _ in 0..3 {
+                    let w = text[..s]
+                        .char_indices()
+                        .rev()
+                        .take_while(|(_, c)| c.is_alphabetic() || *c == '-' || *c == '\'')
+                        .last()
+                        .map_or(s, |(i, _)| i);
+                    if w == s {
+                        break;
+                    }
+                    s = w;
+                    if !text[..s].ends_with(' ') || item_start(text, s) {
+                        break;
+                    }
+                    s -= 1;
+                }
+                // The found side must start with a given name ("Oberhuber, Gisela").
+                let first = text[r.clone()]
+                    .split(|c: char| !(c.is_alphabetic() || c == '-' || c == '\''))
+                    .next()
+                    .unwrap_or("");
+                fold_into(first, &mut buf);
+                let f = self.lookup(&buf);
+                if s < to
+                    && s >= prev_end
+                    && f & F_FIRST != 0
+                    && is_strong(f)
+                    && item_start(text, s)
+                    && self.plain_caps(text, s, false, &mut buf) == Some(to)
+                {
+                    grown.push(s..r.end);
+                }
+            }
+        }
+        let any = !grown.is_empty();
+        out.extend(grown);
+        any
+    }
+
+    /// The end of one to three single-spaced capitalized words from `at`, if the words
+    /// are all there is before a non-letter and each is a known given name (`given`) or
+    /// else a family name or an unknown word (never a common word, place or company).
+    fn plain_caps(&self, text: &str, at: usize, given: bool, buf: &mut String) -> Option<usize> {
+        let mut i = at;
+        for n in 0..3 {
+            let e = text[i..]
+                .char_indices()
+                .find(|(_, c)| !(c.is_alphabetic() || *c == '-' || *c == '\''))
+                .map_or(text.len(), |(j, _)| i + j);
+            let w = &text[i..e];
+            if w.chars().count() < 2 || !w.starts_with(char::is_uppercase) || is_camel(w) {
+                return None;
+            }
+            fold_into(w, buf);
+            let f = self.lookup(buf);
+            let ok = if given {
+                f & F_FIRST != 0 && is_strong(f)
+            } else {
+                f == 0 || is_strong(f)
+            };
+            if !ok {
+                return None;
+            }
+            let more = text[e..].strip_prefix(' ');
+            match more {
+                Some(m) if n < 2 && m.starts_with(char::is_uppercase) => i = e + 1,
+                _ => return Some(e),
+            }
+        }
+        None
+    }
+
     /// `tomasz.nowak`, `@lindiwe.dlamini`, `björn.ekström`: a user handle made of a
     /// known given name, a dot and a known family name, for the lower-case word
     /// `text[s..dot]` that the tokenizer found before a dot. Both words must be names of
@@ -775,6 +876,31 @@ impl NameModel {
         let f = self.lookup(buf);
         (f & F_LAST != 0 && is_strong(f)).then_some(e)
     }
+}
+
+/// Whether a list item or field value starts at `at`: after the line start, a bullet,
+/// or one of `:` `;` `|` `—` `"` `(` `>` and spaces or a tab.
+fn item_start(text: &str, at: usize) -> bool {
+    let before = text[..at].trim_end_matches([' ', '\t']);
+    if at - before.len() == 0 && !before.is_empty() && !before.ends_with(['"', '(', '\n']) {
+        return false;
+    }
+    before.is_empty()
+        || before.ends_with([
+            '\n', ':', ';', '|', '"', '(', '>', '*', '\u{2014}', '\u{2022}',
+        ])
+        || (before.ends_with('-')
+            && text[before.len()..at].starts_with(' ')
+            && before[..before.len() - 1]
+                .trim_end_matches([' ', '\t'])
+                .ends_with('\n'))
+}
+
+/// Whether a list item or field value ends at `at`: the line ends, or one of `;` `|` `<`
+/// `(` `"` `,` `[` follows (after spaces).
+fn item_end(text: &str, at: usize) -> bool {
+    let after = text[at..].trim_start_matches([' ', '\t']);
+    after.is_empty() || after.starts_with(['\n', '\r', ';', '|', '<', '(', '"', ',', '['])
 }
 
 fn normalize(v: &mut Vec<Range<usize>>) {
@@ -3495,6 +3621,21 @@ mod tests {
         );
         // A common word before a quoted word stays out of the name.
         check("Reply \"Yes\" John Smith", &["John Smith"]);
+    }
+
+    #[test]
+    fn family_comma_given_items_where_one_side_was_found() {
+        check(
+            "Teilnehmer:\n* Oberhuber, Gisela <g@x.de>\n* Schulz (Finance)",
+            &["Oberhuber, Gisela", "Schulz"],
+        );
+        check(
+            "Attendees: Ilse de Groot | Pemberton, Niamh (Sales) | SCHMIDT Maximilian",
+            &["Ilse de Groot", "Pemberton, Niamh", "SCHMIDT Maximilian"],
+        );
+        // Not an item of its own, or the other side is a place or a common word.
+        check("We met Pemberton, Niamh and Ana.", &["Niamh", "Ana"]);
+        check("Office: Berlin, Anna Schmidt", &["Anna Schmidt"]);
     }
 
     #[test]
