@@ -186,3 +186,31 @@ fn table_rows_sent_one_per_array_element_keep_their_header() {
     let plain = r#"{"input":["id,created,plan","1,08/03/1982,pro"]}"#;
     assert_eq!(run(plain), plain);
 }
+
+#[test]
+fn streamed_tables_keep_their_header_after_it_left_the_context() {
+    use std::sync::Arc;
+    use veilgate::engine::stream::Channel;
+    use veilgate::engine::{Action, Redactor, Session};
+    let r = Redactor::new(Arc::new(Engine::builtin().unwrap())).with_action(Action::Redact);
+    // Only the header says that the second column holds dates of birth; forty rows take
+    // it far out of the channel's context before the last ones arrive.
+    let mut table = String::from("Here it is: id,date_of_birth,plan\n");
+    for i in 0..40 {
+        table.push_str(&format!("{i},19{}-03-{:02},pro\n", 50 + i, i % 28 + 1));
+    }
+    table.push_str("\nDates such as 1980-03-14 in prose stay.\n");
+    let mut ch = Channel::new();
+    let mut session = Session::default();
+    let mut out = String::new();
+    for piece in table.as_bytes().chunks(11) {
+        let piece = std::str::from_utf8(piece).unwrap();
+        out.push_str(&ch.push(&r, &mut session, piece).unwrap());
+    }
+    out.push_str(&ch.finish(&r, &mut session).unwrap());
+    assert_eq!(out.matches(",[DATE_OF_BIRTH],pro\n").count(), 40, "{out}");
+    assert!(
+        out.ends_with("\nDates such as 1980-03-14 in prose stay.\n"),
+        "{out}"
+    );
+}

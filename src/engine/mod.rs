@@ -506,9 +506,13 @@ impl Engine {
     }
 
     /// Whether `line` is the header row of a delimited table with a column of a known
-    /// field (`name,date_of_birth,city`).
+    /// field or of names (`name,date_of_birth,city`).
     pub(crate) fn is_table_header(&self, line: &str) -> bool {
         self.fields.is_header(line)
+            || self
+                .names
+                .as_ref()
+                .is_some_and(|(_, m)| m.is_csv_header(line))
     }
 
     /// Names from the name model.

@@ -729,6 +729,37 @@ impl NameModel {
         any
     }
 
+    /// Whether `line` is the header row of a table with a name column
+    /// (`last_name,first_name,city`): what the scan of a whole text would take as one.
+    pub(crate) fn is_csv_header(&self, line: &str) -> bool {
+        let b = line.as_bytes();
+        if b.len() > 1024 {
+            return false;
+        }
+        let Some((n, delim)) = [b',', b';', b'\t', b'|']
+            .into_iter()
+            .map(|d| (memchr::memchr_iter(d, b).count(), d))
+            .max_by_key(|(n, _)| *n)
+        else {
+            return false;
+        };
+        if n == 0 || n > 63 {
+            return false;
+        }
+        let mut key = String::new();
+        let mut named = false;
+        for (ci, cell) in line.split(delim as char).enumerate() {
+            let f = header_cell(cell);
+            let f = if ci == 0 { after_lead_in(f) } else { f };
+            if f.len() > 40 || f.split_whitespace().count() > 4 || f.contains('@') {
+                return false;
+            }
+            norm_key(f, &mut key);
+            named |= self.csv_name.contains(key.as_str());
+        }
+        named
+    }
+
     /// `Oberhuber, Gisela`, `Sánchez, Francisco`: a list item or field value that is
     /// "family, given" where only one side was found. The other side joins it when the
     /// item holds nothing else (it starts after a line start, bullet or separator and
@@ -2865,6 +2896,7 @@ impl<'a> Scanner<'a> {
         if ok {
             for (ci, &(fs, fe)) in fields.iter().enumerate() {
                 let f = header_cell(&text[fs..fe]);
+                let f = if ci == 0 { after_lead_in(f) } else { f };
                 if f.is_empty() {
                     continue;
                 }
@@ -2905,6 +2937,15 @@ impl<'a> Scanner<'a> {
             ncols_name: nname,
         });
         self.s.fields = fields;
+    }
+}
+
+/// The first header cell without an assistant's lead-in on the same line
+/// ("Sure! last_name", "Here it is: name").
+fn after_lead_in(f: &str) -> &str {
+    match f.rfind(['!', ':', '?', '.']) {
+        Some(i) if f[i + 1..].starts_with(' ') => header_cell(&f[i + 1..]),
+        _ => f,
     }
 }
 

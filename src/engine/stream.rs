@@ -127,18 +127,24 @@ pub struct Channel {
     from: usize,
     /// No match can be in progress before this offset (it only moves forward).
     live_floor: usize,
+    /// The header row of the table the emitted text is in, once it has left the
+    /// context: rows that follow are still read under it.
+    header: Option<String>,
+    /// `text` starts at a line start (nothing, or a whole line, was dropped before it).
+    whole_lines: bool,
 }
 
 impl Channel {
     /// A request-direction channel with nothing pending.
     pub fn new() -> Channel {
-        Channel::default()
+        Channel::with_mode(Mode::default())
     }
 
     /// A channel flowing in `mode`.
     pub fn with_mode(mode: Mode) -> Channel {
         Channel {
             mode,
+            whole_lines: true,
             ..Channel::default()
         }
     }
@@ -195,16 +201,66 @@ impl Channel {
             }
             Some(cut)
         };
-        let (out, cut) = render(redactor, session, &self.text, self.from, cut, self.mode)?;
+        let header = self
+            .header
+            .as_deref()
+            .filter(|h| !self.text[..self.from].contains(*h));
+        let (out, cut) = match header {
+            None => render(redactor, session, &self.text, self.from, cut, self.mode)?,
+            Some(h) => {
+                // The context from its first whole line, under the table's header.
+                let start = if self.whole_lines {
+                    0
+                } else {
+                    self.text[..self.from]
+                        .find('\n')
+                        .map_or(self.from, |i| i + 1)
+                };
+                let mut joined = String::with_capacity(h.len() + 1 + self.text.len() - start);
+                joined.push_str(h);
+                joined.push('\n');
+                joined.push_str(&self.text[start..]);
+                let shift = h.len() + 1;
+                let at = |i: usize| i - start + shift;
+                let (out, c) = render(
+                    redactor,
+                    session,
+                    &joined,
+                    at(self.from),
+                    cut.map(at),
+                    self.mode,
+                )?;
+                (out, c + start - shift)
+            }
+        };
+        self.note_tables(redactor, cut);
         self.from = cut;
         // Keep a bounded tail of emitted text as context.
         let keep_from = super::floor_char(&self.text, cut.saturating_sub(CONTEXT_KEEP));
         if keep_from > 0 {
+            self.whole_lines = self.text.as_bytes()[keep_from - 1] == b'\n';
             self.text.drain(..keep_from);
             self.from -= keep_from;
             self.live_floor = self.live_floor.saturating_sub(keep_from);
         }
         Ok(out)
+    }
+
+    /// Follows tables through the lines completed by emitting up to `cut`: a header row
+    /// starts one, a blank line ends it.
+    fn note_tables(&mut self, redactor: &Redactor, cut: usize) {
+        let engine = redactor.engine();
+        let mut ls = self.text[..self.from].rfind('\n').map_or(0, |i| i + 1);
+        for p in memchr::memchr_iter(b'\n', &self.text.as_bytes()[self.from..cut]) {
+            let le = self.from + p;
+            let line = self.text[ls..le].trim_end_matches('\r');
+            if line.trim().is_empty() {
+                self.header = None;
+            } else if (ls > 0 || self.whole_lines) && engine.is_table_header(line) {
+                self.header = Some(line.to_string());
+            }
+            ls = le + 1;
+        }
     }
 }
 
