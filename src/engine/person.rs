@@ -570,7 +570,8 @@ impl NameModel {
             let mut all_stop = true;
             let mut lower_part = false;
             for (pi, part) in buf.split(['-', '\'']).enumerate() {
-                if part.is_empty() {
+                // Empty, or the elided particle of "Lacroix-d'Aubigné", "Dell-l'Orto".
+                if part.is_empty() || part == "d" || part == "l" {
                     continue;
                 }
                 let pf = self.lookup(part);
@@ -655,6 +656,9 @@ impl NameModel {
             sc.run();
             let mut out = std::mem::take(&mut sc.out);
             normalize(&mut out);
+            if self.display_names(text, &mut out) {
+                normalize(&mut out);
+            }
             if !out.is_empty()
                 && (self.nicknames(text, &mut out) | self.comma_pairs(text, &mut out))
             {
@@ -726,6 +730,96 @@ impl NameModel {
         }
         let any = !grown.is_empty();
         out.extend(grown);
+        any
+    }
+
+    /// `Gianmarco Colombo <gianmarco.colombo@gmail.com>`, `Floor de Wit <floor@x.nl>`: the
+    /// display name before an address in angle brackets (mail headers, git logs and
+    /// shortlogs, attendee lists). The capitalized words right before ` <local@domain>`
+    /// are a name when the local part holds a known name of them or two of them, or
+    /// when there are two or more, none a common word, and one a known name.
+    fn display_names(&self, text: &str, out: &mut Vec<Range<usize>>) -> bool {
+        let b = text.as_bytes();
+        if memchr::memchr(b'@', b).is_none() {
+            return false;
+        }
+        let mut buf = String::new();
+        let mut local = String::new();
+        let mut any = false;
+        for lt in memchr::memchr_iter(b'<', b) {
+            // `<local@domain>` with nothing odd inside, one space after the name.
+            let Some(gt) = memchr::memchr(b'>', &b[lt..b.len().min(lt + 256)]).map(|i| lt + i)
+            else {
+                continue;
+            };
+            let inner = &text[lt + 1..gt];
+            let Some((l, domain)) = inner.split_once('@') else {
+                continue;
+            };
+            if l.is_empty() || !domain.contains('.') || inner.contains([' ', '<', '\n']) {
+                continue;
+            }
+            if lt < 2 || b[lt - 1] != b' ' {
+                continue;
+            }
+            // The words before it, right to left.
+            let end = lt - 1;
+            let mut start = end;
+            let (mut words, mut caps) = (0, 0);
+            let (mut plain, mut known) = (true, false);
+            // Words found in the local part, and whether one of them is a known name.
+            let (mut hits, mut known_hit, mut stop_hit) = (0, false, false);
+            fold_into(l, &mut local);
+            loop {
+                let ws = text[..start]
+                    .char_indices()
+                    .rev()
+                    .take_while(|(_, c)| c.is_alphabetic() || matches!(c, '-' | '\'' | '.'))
+                    .last()
+                    .map_or(start, |(i, _)| i);
+                let w = text[ws..start].trim_end_matches('.');
+                if w.is_empty() || words == 5 {
+                    break;
+                }
+                fold_into(w, &mut buf);
+                let f = self.lookup(&buf);
+                if w.starts_with(char::is_uppercase) {
+                    caps += 1;
+                    plain &= f == 0 || is_strong(f);
+                    known |= is_strong(f);
+                    if buf.chars().count() >= 3 && local.contains(buf.as_str()) {
+                        hits += 1;
+                        known_hit |= is_strong(f);
+                        stop_hit |= is_pure_stop(f);
+                    }
+                } else if f & F_PARTICLE == 0 {
+                    break;
+                }
+                words += 1;
+                start = ws;
+                if start == 0
+                    || b[start - 1] != b' '
+                    || !text[..start - 1].ends_with(|c: char| c.is_alphabetic())
+                {
+                    break;
+                }
+                start -= 1;
+            }
+            // The run starts with a capitalized word, at a line start or after a
+            // separator (a tab, `:`, `,`, `;`, `(`, `"`, `|`, a bullet).
+            let before = text[..start].trim_end_matches(' ');
+            let sep_ok = before.is_empty()
+                || before.ends_with(['\n', '\t', ':', ',', ';', '(', '"', '|', '>', '*', '-']);
+            if caps == 0 || !text[start..end].starts_with(char::is_uppercase) || !sep_ok {
+                continue;
+            }
+            // "first.last@": two words of the name; a known name alone also does. Role
+            // mailboxes (`Acme Billing <billing@...>`) have neither.
+            if known_hit || (hits >= 2 && !stop_hit) || (plain && caps >= 2 && known) {
+                out.push(start..end);
+                any = true;
+            }
+        }
         any
     }
 
@@ -3677,6 +3771,27 @@ mod tests {
         // Not an item of its own, or the other side is a place or a common word.
         check("We met Pemberton, Niamh and Ana.", &["Niamh", "Ana"]);
         check("Office: Berlin, Anna Schmidt", &["Anna Schmidt"]);
+    }
+
+    #[test]
+    fn display_names_before_an_address() {
+        check(
+            "   167\tGianmarco Colombo <gianmarco.colombo@gmail.com>\n    49\tFloor de Wit <floor_wit@ziggo.nl>",
+            &["Gianmarco Colombo", "Floor de Wit"],
+        );
+        check(
+            "From: Hugo Lacroix-d'Aubigné <hugo.lacroixdaubigne@gmail.com>",
+            &["Hugo Lacroix-d'Aubigné"],
+        );
+        // Role mailboxes and products stay.
+        for t in [
+            "Reply-To: Acme Billing <billing@acme.com>",
+            "Contact Support Team <support.team@acme.com> or Sales <sales@acme.com>",
+            "From: Jira Notifications <jira@acme.atlassian.net>",
+            "GitHub Actions <actions@github.com>",
+        ] {
+            none(t);
+        }
     }
 
     #[test]
