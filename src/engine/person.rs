@@ -708,12 +708,7 @@ impl NameModel {
                 continue;
             };
             // The given name: a capitalized word that is not a common word.
-            let given = text[..gap]
-                .char_indices()
-                .rev()
-                .take_while(|(_, c)| c.is_alphabetic() || *c == '-' || *c == '\'')
-                .last()
-                .map_or(gap, |(i, _)| i);
+            let given = word_start(text, gap, false);
             let word = &text[given..gap];
             if word.chars().count() < 2
                 || !word.starts_with(char::is_uppercase)
@@ -771,12 +766,7 @@ impl NameModel {
             let (mut hits, mut known_hit, mut stop_hit) = (0, false, false);
             fold_into(l, &mut local);
             loop {
-                let ws = text[..start]
-                    .char_indices()
-                    .rev()
-                    .take_while(|(_, c)| c.is_alphabetic() || matches!(c, '-' | '\'' | '.'))
-                    .last()
-                    .map_or(start, |(i, _)| i);
+                let ws = word_start(text, start, true);
                 let w = text[ws..start].trim_end_matches('.');
                 if w.is_empty() || words == 5 {
                     break;
@@ -882,12 +872,7 @@ impl NameModel {
                 let to = r.start - 2;
                 let mut s = to;
                 for _ in 0..3 {
-                    let w = text[..s]
-                        .char_indices()
-                        .rev()
-                        .take_while(|(_, c)| c.is_alphabetic() || *c == '-' || *c == '\'')
-                        .last()
-                        .map_or(s, |(i, _)| i);
+                    let w = word_start(text, s, false);
                     if w == s {
                         break;
                     }
@@ -1001,6 +986,17 @@ impl NameModel {
         let f = self.lookup(buf);
         (f & F_LAST != 0 && is_strong(f)).then_some(e)
     }
+}
+
+/// Where the word of a name that ends at `end` starts: letters, `-` and `'` (and `.`
+/// for initials when `dots`); `end` when there is none.
+fn word_start(text: &str, end: usize, dots: bool) -> usize {
+    text[..end]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_alphabetic() || matches!(c, '-' | '\'') || (dots && *c == '.'))
+        .last()
+        .map_or(end, |(i, _)| i)
 }
 
 /// Whether a list item or field value starts at `at`: after the line start, a bullet,
