@@ -161,6 +161,24 @@ fn request_pseudonymized_and_json_answer_restored() {
 }
 
 #[test]
+fn embeddings_rows_are_read_under_their_header_row() {
+    rt().block_on(async {
+        let seen = Seen::default();
+        let up = upstream(seen.clone(), |_| {
+            ("application/json".into(), vec![Bytes::from(r#"{"object":"list","data":[]}"#)])
+        });
+        let svc = ServiceBuilder::new().layer(layer()).service(up);
+        // Only the header row says that 08/03/1982 is a date of birth.
+        let body = r#"{"model":"text-embedding-3-small","input":["id,date_of_birth,plan","1,08/03/1982,pro"]}"#;
+        let (status, _, _) = call(svc, post("/v1/embeddings", "application/json", body)).await;
+        assert_eq!(status, 200);
+        let sent = String::from_utf8(seen.lock().unwrap()[0].to_vec()).unwrap();
+        assert!(!sent.contains("08/03/1982"), "{sent}");
+        assert!(sent.contains(r#""id,date_of_birth,plan","1,<DATE_OF_BIRTH_"#), "{sent}");
+    });
+}
+
+#[test]
 fn refusals_are_provider_shaped() {
     rt().block_on(async {
         let seen = Seen::default();

@@ -501,23 +501,13 @@ fn redact_json_inner(
     session: &mut Session,
     nesting: usize,
 ) -> Result<Option<Vec<u8>>, Error> {
-    // A table sent one row per array element (an embeddings `input` of CSV lines): the
-    // header row of the array, read with each later row of it so that its columns are
-    // known (`date_of_birth`, `street`, ...).
-    let mut table: Option<(Vec<Seg>, String)> = None;
+    let mut tables = Tables::default();
     rewrite(input, |lit, s| {
         if lit.is_key {
             return Ok(Vec::new());
         }
-        let mut row = false;
-        if let Some((Seg::Index(_), parent)) = lit.path.split_last() {
-            row = matches!(&table, Some((p, _)) if p.as_slice() == parent);
-            if !row && !s.contains('\n') && redactor.engine().is_table_header(s) {
-                table = Some((parent.to_vec(), s.to_string()));
-            }
-        }
-        let header = table.as_ref().filter(|_| row).map(|(_, h)| h.as_str());
-        redact_value_in(
+        let header = tables.header(redactor, lit.path, s);
+        redact_value(
             redactor,
             session,
             lit.key(),
@@ -530,23 +520,32 @@ fn redact_json_inner(
     })
 }
 
-/// Edits for one decoded string value: JSON inside the string is rewritten recursively,
-/// blobs are skipped, anything else is scanned as text.
-pub(crate) fn redact_value(
-    redactor: &Redactor,
-    session: &mut Session,
-    key: Option<&str>,
-    s: &str,
-    nesting: usize,
-    raw_start: usize,
-    raw: Option<&str>,
-) -> Result<Vec<Edit>, Error> {
-    redact_value_in(redactor, session, key, s, nesting, raw_start, raw, None)
+/// A table sent one row per array element (an embeddings `input` of CSV lines): the
+/// header row of the array, read with each later row of it so that its columns are known
+/// (`date_of_birth`, `street`, ...). One per document walk.
+#[derive(Debug, Default)]
+pub(crate) struct Tables(Option<(Vec<Seg>, String)>);
+
+impl Tables {
+    /// The header row that the string value `s` at `path` is a row under, if any;
+    /// remembers `s` when it is an array element that is a header row.
+    pub(crate) fn header(&mut self, redactor: &Redactor, path: &[Seg], s: &str) -> Option<&str> {
+        let Some((Seg::Index(_), parent)) = path.split_last() else {
+            return None;
+        };
+        let row = matches!(&self.0, Some((p, _)) if p.as_slice() == parent);
+        if !row && !s.contains('\n') && redactor.engine().is_table_header(s) {
+            self.0 = Some((parent.to_vec(), s.to_string()));
+        }
+        self.0.as_ref().filter(|_| row).map(|(_, h)| h.as_str())
+    }
 }
 
-/// [`redact_value`], with the header row of the table `s` is a row of, if any.
+/// Edits for one decoded string value: JSON inside the string is rewritten recursively,
+/// blobs are skipped, anything else is scanned as text; a row of a table is scanned under
+/// its `header` row (see [`Tables`]).
 #[allow(clippy::too_many_arguments)]
-fn redact_value_in(
+pub(crate) fn redact_value(
     redactor: &Redactor,
     session: &mut Session,
     key: Option<&str>,

@@ -301,7 +301,7 @@ pub fn redact_sse(
                         })
                         .unwrap_or_default());
                 }
-                json::redact_value(redactor, session, lit.key(), s, 0, 0, None)
+                json::redact_value(redactor, session, lit.key(), s, 0, 0, None, None)
             })?
             .map(|b| String::from_utf8(b).expect("rewriting keeps UTF-8"))
         } else {

@@ -206,8 +206,11 @@ fn rewrite_body(
     }
     let redactor = &config.redactor;
     let refuse = |e: EngineError| Refusal::engine(&e, dir);
-    // One string value: its edits.
-    let value = |lit: &json::StrLit<'_>, s: &str, session: &mut Session| match dir {
+    // One string value: its edits (a request's table rows under their header row).
+    let value = |lit: &json::StrLit<'_>,
+                 s: &str,
+                 session: &mut Session,
+                 tables: &mut json::Tables| match dir {
         Direction::Request => json::redact_value(
             redactor,
             session,
@@ -216,6 +219,7 @@ fn rewrite_body(
             0,
             lit.raw_start,
             Some(lit.raw),
+            tables.header(redactor, lit.path, s),
         ),
         Direction::Response if json::is_blob(s) => Ok(Vec::new()),
         Direction::Response => {
@@ -231,13 +235,16 @@ fn rewrite_body(
         }
     };
     let out: Option<Vec<u8>> = match kind.sniff(&decoded) {
-        BodyKind::Json => json::rewrite(&decoded, |lit, s| {
-            if lit.is_key || !provider.is_content(endpoint, dir, lit.path) {
-                return Ok(Vec::new());
-            }
-            value(lit, s, session)
-        })
-        .map_err(refuse)?,
+        BodyKind::Json => {
+            let mut tables = json::Tables::default();
+            json::rewrite(&decoded, |lit, s| {
+                if lit.is_key || !provider.is_content(endpoint, dir, lit.path) {
+                    return Ok(Vec::new());
+                }
+                value(lit, s, session, &mut tables)
+            })
+            .map_err(refuse)?
+        }
         BodyKind::JsonLines => {
             let mut out = Vec::with_capacity(decoded.len());
             let mut changed = false;
@@ -247,11 +254,12 @@ fn rewrite_body(
                     out.extend_from_slice(line);
                     continue;
                 }
+                let mut tables = json::Tables::default();
                 let new = json::rewrite(content, |lit, s| {
                     if lit.is_key {
                         Ok(Vec::new())
                     } else {
-                        value(lit, s, session)
+                        value(lit, s, session, &mut tables)
                     }
                 })
                 .map_err(refuse)?;
